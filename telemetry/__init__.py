@@ -1,0 +1,1 @@
+"""Run telemetry for autonomous agents."""

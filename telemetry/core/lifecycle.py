@@ -1,0 +1,162 @@
+"""The run lifecycle: `start_run` opens a run (`running`), `set_metrics` changes it while
+active, `end_run` closes it with one terminal status and moves it to the recent runs,
+`Heartbeat` renews the lease of every active run.
+
+Deliveries to the service fall back to a buffer entry carrying the whole record, so a
+failed delivery is never a lost one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+from returns.result import Failure, Success
+
+from telemetry.core.commands import EndRun, Heartbeat, SetMetrics, StartRun
+from telemetry.core.decision import Decision
+from telemetry.core.fields import END_FIELDS, START_FIELDS, UPDATE_FIELDS, apply_fields
+from telemetry.core.run_ids import duplicate_run_id, generate_run_id, validate_custom_run_id
+from telemetry.core.state import RegistryState
+from telemetry.core.status import UNKNOWN_STATUS_FALLBACK, terminal_status
+from telemetry.effects.records import BufferEntry, RunRecord
+from telemetry.effects.vocabulary import (
+    AppendBuffer,
+    AppendNdjson,
+    Effect,
+    IncrementMetric,
+    Log,
+    PatchRun,
+    PostRun,
+    PostSheets,
+)
+
+UNKNOWN_NAME = "unknown"
+
+
+def _timestamp(at: datetime) -> str:
+    return at.isoformat(timespec="microseconds")
+
+
+def _named(value: str, what: str) -> tuple[str, tuple[Log, ...]]:
+    if value.strip():
+        return value, ()
+    return UNKNOWN_NAME, (Log("warning", f"{what} is blank; recorded as '{UNKNOWN_NAME}'"),)
+
+
+def _choose_run_id(state: RegistryState, command: StartRun, agent_name: str) -> tuple[str, RegistryState, tuple[Log, ...]]:
+    counters = state.counters
+    logs: tuple[Log, ...] = ()
+    if command.custom_run_id is not None:
+        match validate_custom_run_id(command.custom_run_id):
+            case Success(custom):
+                counters = attrs.evolve(counters, custom_accepted=counters.custom_accepted + 1)
+                if custom not in state.active:
+                    return custom, attrs.evolve(state, counters=counters), ()
+                counters = attrs.evolve(counters, duplicates_detected=counters.duplicates_detected + 1)
+                logs = (Log("error", f"Custom run_id '{custom}' is already active"),)
+                renamed = duplicate_run_id(custom, command.nonce[8:16])
+                return renamed, attrs.evolve(state, counters=counters), logs
+            case Failure(reason):
+                counters = counters.count_rejection(reason)
+                logs = (Log("warning", f"Custom run_id rejected ({reason}); using a generated run_id"),)
+    run_id = generate_run_id(agent_name, command.at, command.nonce[:8])
+    if run_id in state.active:
+        counters = attrs.evolve(counters, duplicates_detected=counters.duplicates_detected + 1)
+        logs += (Log("info", "Regenerating run_id to avoid duplicate"),)
+        run_id = generate_run_id(agent_name, command.at, command.nonce[8:16])
+    counters = attrs.evolve(counters, generated=counters.generated + 1)
+    return run_id, attrs.evolve(state, counters=counters), logs
+
+
+def decide_start(state: RegistryState, command: StartRun) -> Decision:
+    agent_name, agent_logs = _named(command.agent_name, "agent_name")
+    job_type, job_logs = _named(command.job_type, "job_type")
+    run_id, state, id_logs = _choose_run_id(state, command, agent_name)
+    record = RunRecord(
+        event_id=command.event_id,
+        run_id=run_id,
+        agent_name=agent_name,
+        job_type=job_type,
+        start_time=_timestamp(command.at),
+        trigger_type=command.trigger_type,
+    )
+    record, field_logs = apply_fields(record, command.fields, START_FIELDS, "context_json")
+    effects: tuple[Effect, ...] = (
+        *agent_logs,
+        *job_logs,
+        *id_logs,
+        *field_logs,
+        PostRun(record, fallback=AppendBuffer(BufferEntry("create", record))),
+        AppendNdjson("run_start", record),
+    )
+    return Decision(attrs.evolve(state, active=state.active.set(run_id, record)), run_id, effects)
+
+
+def _duration_ms(start_time: str, end: datetime) -> int:
+    elapsed = end - datetime.fromisoformat(start_time)
+    return max(0, round(elapsed.total_seconds() * 1000))
+
+
+def _final_status(said: str) -> tuple[str, tuple[Log, ...]]:
+    status = terminal_status(said)
+    if status is not None:
+        return status, ()
+    return UNKNOWN_STATUS_FALLBACK, (
+        Log("warning", f"Unknown status '{said}'; run recorded as '{UNKNOWN_STATUS_FALLBACK}'"),
+    )
+
+
+def _unknown_run(state: RegistryState, run_id: str, method: str) -> Decision:
+    return Decision(
+        state,
+        None,
+        (Log("warning", f"Run ID not found: {run_id}"), IncrementMetric(f"{method}.unknown_run")),
+    )
+
+
+def decide_end(state: RegistryState, command: EndRun) -> Decision:
+    record = state.active.get(command.run_id)
+    if record is None:
+        return _unknown_run(state, command.run_id, "end_run")
+    status, status_logs = _final_status(command.status)
+    record, field_logs = apply_fields(record, command.fields, UPDATE_FIELDS, "metrics_json")
+    record = attrs.evolve(
+        record,
+        status=status,
+        end_time=_timestamp(command.at),
+        duration_ms=_duration_ms(record.start_time, command.at),
+    )
+    fields = END_FIELDS + tuple(name for name in UPDATE_FIELDS if getattr(record, name) is not None)
+    export: tuple[Effect, ...] = (PostSheets(record),) if state.settings.export_enabled else ()
+    effects: tuple[Effect, ...] = (
+        *status_logs,
+        *field_logs,
+        PatchRun(record, fields, fallback=AppendBuffer(BufferEntry("update", record, fields))),
+        AppendNdjson("run_end", record),
+        *export,
+    )
+    next_state = attrs.evolve(
+        state,
+        active=state.active.delete(command.run_id),
+        recent=state.recent.remember(record, state.settings.recent_capacity),
+    )
+    return Decision(next_state, None, effects)
+
+
+def decide_set_metrics(state: RegistryState, command: SetMetrics) -> Decision:
+    record = state.active.get(command.run_id)
+    if record is None:
+        return _unknown_run(state, command.run_id, "set_metrics")
+    record, logs = apply_fields(record, command.fields, UPDATE_FIELDS, "metrics_json")
+    return Decision(attrs.evolve(state, active=state.active.set(command.run_id, record)), None, logs)
+
+
+def decide_heartbeat(state: RegistryState, command: Heartbeat) -> Decision:
+    """One lease renewal per active run; a missed heartbeat is not buffered (the next one
+    replaces it), so there is no fallback."""
+    at = _timestamp(command.at)
+    effects = tuple(
+        PatchRun(attrs.evolve(record, heartbeat_at=at), ("heartbeat_at",))
+        for record in state.active.values()
+    )
+    return Decision(state, None, effects)

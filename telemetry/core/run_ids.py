@@ -1,0 +1,43 @@
+"""Run-id rules, read top to bottom:
+
+1. Generated ids are `{YYYYMMDD}T{HHMMSS}Z-{agent_name}-{uuid8}`, from the command's time
+   and nonce.
+2. A custom id is refused when it is empty or blank (`empty`), longer than 255 characters
+   (`too_long`), or contains `/`, `\\` or NUL (`invalid_chars`), checked in that order; a
+   refused custom id falls back to a generated one.
+3. A custom id already active gets `-duplicate-{uuid8}` (the base is cut so the result
+   stays within 255 characters); a generated id already active is generated anew."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from returns.result import Failure, Result, Success
+
+MAX_RUN_ID_LENGTH = 255
+RejectionReason = Literal["empty", "too_long", "invalid_chars"]
+_DUPLICATE_MARK = "-duplicate-"
+_FORBIDDEN = ("/", "\\", "\x00")
+
+
+def generate_run_id(agent_name: str, at: datetime, nonce8: str) -> str:
+    """A fresh run id for `agent_name` at time `at`."""
+    return f"{at:%Y%m%dT%H%M%SZ}-{agent_name}-{nonce8}"
+
+
+def validate_custom_run_id(run_id: str) -> Result[str, RejectionReason]:
+    """The custom id itself if acceptable, else the reason it is refused."""
+    if not run_id.strip():
+        return Failure("empty")
+    if len(run_id) > MAX_RUN_ID_LENGTH:
+        return Failure("too_long")
+    if any(mark in run_id for mark in _FORBIDDEN):
+        return Failure("invalid_chars")
+    return Success(run_id)
+
+
+def duplicate_run_id(custom_run_id: str, nonce8: str) -> str:
+    """The id a duplicate custom id is given instead."""
+    suffix = f"{_DUPLICATE_MARK}{nonce8}"
+    return custom_run_id[: MAX_RUN_ID_LENGTH - len(suffix)] + suffix

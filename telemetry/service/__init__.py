@@ -1,0 +1,1 @@
+"""The telemetry HTTP service and its stores."""

@@ -1,0 +1,1 @@
+"""The imperative shell: the facade, the interpreter and everything that touches the world."""
