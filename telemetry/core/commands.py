@@ -5,16 +5,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import attrs
+
+if TYPE_CHECKING:
+    # attrs.Attribute is generic only in the stubs; typeguard must not evaluate it.
+    from attrs import Attribute
 
 NONCE_LENGTH = 16
 
 
-def _nonce(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+def _nonce(instance: object, attribute: Attribute[str], value: str) -> None:
     if len(value) < NONCE_LENGTH:
         raise ValueError(f"nonce needs {NONCE_LENGTH} hex characters, got {len(value)}")
+
+
+def _aware(instance: object, attribute: Attribute[datetime], value: datetime) -> None:
+    if value.utcoffset() is None:
+        raise ValueError(f"{attribute.name} must be an aware datetime")
 
 
 @attrs.frozen
@@ -23,7 +32,7 @@ class StartRun:
 
     agent_name: str
     job_type: str
-    at: datetime
+    at: datetime = attrs.field(validator=_aware)
     event_id: str
     nonce: str = attrs.field(validator=_nonce)
     trigger_type: str = "cli"

@@ -14,7 +14,7 @@ from returns.result import Failure, Success
 
 from telemetry.core.commands import EndRun, Heartbeat, SetMetrics, StartRun
 from telemetry.core.decision import Decision
-from telemetry.core.fields import END_FIELDS, START_FIELDS, UPDATE_FIELDS, apply_fields
+from telemetry.core.fields import END_FIELDS, START_FIELDS, UPDATE_FIELDS, accepted_changes
 from telemetry.core.run_ids import duplicate_run_id, generate_run_id, validate_custom_run_id
 from telemetry.core.state import RegistryState
 from telemetry.core.status import UNKNOWN_STATUS_FALLBACK, terminal_status
@@ -80,7 +80,9 @@ def decide_start(state: RegistryState, command: StartRun) -> Decision:
         start_time=_timestamp(command.at),
         trigger_type=command.trigger_type,
     )
-    record, field_logs = apply_fields(record, command.fields, START_FIELDS, "context_json")
+    changes, field_logs = accepted_changes(record, command.fields, START_FIELDS, "context_json")
+    if changes:
+        record = attrs.evolve(record, **changes)
     effects: tuple[Effect, ...] = (
         *agent_logs,
         *job_logs,
@@ -119,9 +121,10 @@ def decide_end(state: RegistryState, command: EndRun) -> Decision:
     if record is None:
         return _unknown_run(state, command.run_id, "end_run")
     status, status_logs = _final_status(command.status)
-    record, field_logs = apply_fields(record, command.fields, UPDATE_FIELDS, "metrics_json")
+    changes, field_logs = accepted_changes(record, command.fields, UPDATE_FIELDS, "metrics_json")
     record = attrs.evolve(
         record,
+        **changes,
         status=status,
         end_time=_timestamp(command.at),
         duration_ms=_duration_ms(record.start_time, command.at),
@@ -147,16 +150,18 @@ def decide_set_metrics(state: RegistryState, command: SetMetrics) -> Decision:
     record = state.active.get(command.run_id)
     if record is None:
         return _unknown_run(state, command.run_id, "set_metrics")
-    record, logs = apply_fields(record, command.fields, UPDATE_FIELDS, "metrics_json")
+    changes, logs = accepted_changes(record, command.fields, UPDATE_FIELDS, "metrics_json")
+    record = attrs.evolve(record, **changes)
     return Decision(attrs.evolve(state, active=state.active.set(command.run_id, record)), None, logs)
 
 
 def decide_heartbeat(state: RegistryState, command: Heartbeat) -> Decision:
-    """One lease renewal per active run; a missed heartbeat is not buffered (the next one
-    replaces it), so there is no fallback."""
+    """One lease renewal per active run, in run-id order (a hash map's order changes with
+    the process's hash seed); a missed heartbeat is not buffered (the next one replaces
+    it), so there is no fallback."""
     at = _timestamp(command.at)
     effects = tuple(
         PatchRun(attrs.evolve(record, heartbeat_at=at), ("heartbeat_at",))
-        for record in state.active.values()
+        for _, record in sorted(state.active.items())
     )
     return Decision(state, None, effects)

@@ -1,7 +1,8 @@
 """Run-id rules, read top to bottom:
 
 1. Generated ids are `{YYYYMMDD}T{HHMMSS}Z-{agent_name}-{uuid8}`, from the command's time
-   and nonce.
+   (in UTC) and nonce; `/`, `\\` and NUL in the agent name become `_`, so a generated id
+   obeys the same character rule as a custom one.
 2. A custom id is refused when it is empty or blank (`empty`), longer than 255 characters
    (`too_long`), or contains `/`, `\\` or NUL (`invalid_chars`), checked in that order; a
    refused custom id falls back to a generated one.
@@ -10,7 +11,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Literal
 
 from returns.result import Failure, Result, Success
@@ -19,11 +20,13 @@ MAX_RUN_ID_LENGTH = 255
 RejectionReason = Literal["empty", "too_long", "invalid_chars"]
 _DUPLICATE_MARK = "-duplicate-"
 _FORBIDDEN = ("/", "\\", "\x00")
+_SAFE_NAME = str.maketrans({mark: "_" for mark in _FORBIDDEN})
 
 
 def generate_run_id(agent_name: str, at: datetime, nonce8: str) -> str:
-    """A fresh run id for `agent_name` at time `at`."""
-    return f"{at:%Y%m%dT%H%M%SZ}-{agent_name}-{nonce8}"
+    """A fresh run id for `agent_name` at time `at` (an aware datetime)."""
+    safe_name = agent_name.translate(_SAFE_NAME)
+    return f"{at.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{safe_name}-{nonce8}"
 
 
 def validate_custom_run_id(run_id: str) -> Result[str, RejectionReason]:

@@ -20,7 +20,7 @@ class CoreSettings:
     """Configuration the decisions depend on, fixed when the client is built."""
 
     export_enabled: bool = False
-    recent_capacity: int = DEFAULT_RECENT_CAPACITY
+    recent_capacity: int = attrs.field(default=DEFAULT_RECENT_CAPACITY, validator=attrs.validators.ge(1))
 
 
 @attrs.frozen

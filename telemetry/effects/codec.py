@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -76,4 +76,4 @@ def decode_effect(line: str) -> Effect:
     decoded = from_jsonable(json.loads(line))
     if not isinstance(decoded, EFFECT_TYPES):
         raise CodecError(f"not an effect: {line[:80]!r}")
-    return decoded  # type: ignore[no-any-return]
+    return cast(Effect, decoded)

@@ -4,9 +4,13 @@ commit details and a buffer entry. Plain frozen data; the core builds them, the 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
+
+if TYPE_CHECKING:
+    # attrs.Attribute is generic only in the stubs; typeguard must not evaluate it.
+    from attrs import Attribute
 
 STORED_STATUSES = ("running", "success", "failure", "partial", "timeout", "cancelled")
 TERMINAL_STATUSES = frozenset(STORED_STATUSES) - {"running"}
@@ -14,12 +18,12 @@ COUNT_FIELDS = ("items_discovered", "items_succeeded", "items_failed", "items_sk
 COMMIT_SOURCES = ("manual", "llm", "ci")
 
 
-def _non_negative(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+def _non_negative(instance: object, attribute: Attribute[int], value: int) -> None:
     if value < 0:
         raise ValueError(f"{attribute.name} must be >= 0, got {value}")
 
 
-def _stored_status(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+def _stored_status(instance: object, attribute: Attribute[str], value: str) -> None:
     if value not in STORED_STATUSES:
         raise ValueError(f"status must be one of {STORED_STATUSES}, got {value!r}")
 

@@ -1,0 +1,1 @@
+"""Property tests of the pure core: one hypothesis property per rule, and a state machine."""
