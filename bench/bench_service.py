@@ -1,0 +1,209 @@
+"""Throughput of the telemetry service, started as a real process (synchronous=FULL, temp
+SQLite file): (a) batch creates of 100 runs from several client threads, (b) single
+creates from 4 threads (each 2xx sent only once durable), (c) a raw sqlite3 loop of one
+transaction per row (synchronous=FULL, WAL) for reference. Prints runs/s and ratios.
+
+Usage: .venv/bin/python bench/bench_service.py [--batches N] [--singles N] [--threads N]
+
+Load is generated from a separate process over raw keep-alive sockets with pre-built
+requests, so the client takes as little of the machine's CPU as possible; server and
+client CPU per run are printed, since on a shared machine they explain the rates."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import multiprocessing
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from telemetry.service.sqlite_inserts import insert_sql, plan_inserts
+from telemetry.service.sqlite_schema import ensure_schema
+from telemetry.service.validation import validated_create
+
+BATCH_SIZE = 100
+SINGLE_THREADS = 4
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _run(index: int) -> dict[str, Any]:
+    """A realistic create body (what the client library sends at start)."""
+    return {
+        "event_id": uuid.uuid4().hex,
+        "run_id": f"20250601T120000Z-bench-{uuid.uuid4().hex[:8]}",
+        "agent_name": f"bench-agent-{index % 8}",
+        "job_type": "bench",
+        "start_time": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        "status": "running",
+        "trigger_type": "cli",
+        "items_discovered": index % 50,
+        "host": "bench-host",
+        "context_json": {"index": index, "tags": ["a", "b"]},
+    }
+
+
+def _start_service(db_path: Path, port: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "telemetry", "serve", "--port", str(port), "--db", str(db_path),
+               "--synchronous", "FULL", "--log-level", "warning"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection.request("GET", "/health")
+            if connection.getresponse().status == 200:
+                return process
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit("service did not start")
+
+
+def _read_response(connection: socket.socket, buffer: bytes) -> tuple[int, bytes]:
+    """(status, leftover bytes) of one HTTP/1.1 response with a Content-Length."""
+    while b"\r\n\r\n" not in buffer:
+        buffer += connection.recv(65536)
+    head, _, rest = buffer.partition(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    while len(rest) < length:
+        rest += connection.recv(65536)
+    return status, rest[length:]
+
+
+def _post_all(port: int, path: str, bodies: list[bytes], expected: int, failures: list[str]) -> None:
+    """Post each body in turn on one keep-alive connection. A raw-socket client with
+    pre-built requests: http.client costs ~200 us of CPU per request on a small machine,
+    CPU the server under test needs."""
+    connection = socket.create_connection(("127.0.0.1", port))
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    head = f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: "
+    leftover = b""
+    for body in bodies:
+        connection.sendall(head.encode() + str(len(body)).encode() + b"\r\n\r\n" + body)
+        status, leftover = _read_response(connection, leftover)
+        if status != expected:
+            failures.append(f"{path}: HTTP {status}")
+    connection.close()
+
+
+def _load(port: int, path: str, per_thread: list[list[bytes]], expected: int) -> tuple[float, float, list[str]]:
+    """Runs in the load process: every thread posts its bodies; the elapsed wall time and
+    the CPU time this (client) process spent."""
+    failures: list[str] = []
+    threads = [threading.Thread(target=_post_all, args=(port, path, bodies, expected, failures)) for bodies in per_thread]
+    started, cpu = time.perf_counter(), time.process_time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started, time.process_time() - cpu, failures
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(pool: Any, server: int, port: int, path: str, per_thread: list[list[bytes]], expected: int, runs: int) -> str:
+    """One line: runs/s, and server and client CPU microseconds per run."""
+    cpu_before = _cpu_seconds(server)
+    elapsed, client_cpu, failures = pool.apply(_load, (port, path, per_thread, expected))
+    server_cpu = _cpu_seconds(server) - cpu_before
+    if failures:
+        raise SystemExit(f"{len(failures)} failed requests, first: {failures[0]}")
+    RATES.append(runs / elapsed)
+    return f"{runs / elapsed:10,.0f} runs/s  (CPU per run: server {server_cpu / runs * 1e6:.0f} us, client {client_cpu / runs * 1e6:.0f} us)"
+
+
+RATES: list[float] = []
+
+
+def batch_bodies(threads: int, batches: int, offset: int) -> list[list[bytes]]:
+    return [
+        [orjson.dumps([_run(offset + t * 10**6 + b * BATCH_SIZE + i) for i in range(BATCH_SIZE)]) for b in range(batches)]
+        for t in range(threads)
+    ]
+
+
+def single_bodies(threads: int, singles: int) -> list[list[bytes]]:
+    return [[orjson.dumps(_run(t * 10**6 + i)) for i in range(singles)] for t in range(threads)]
+
+
+def raw_sqlite(directory: Path, rows: int) -> float:
+    """Rows/s of the same INSERT, one transaction (and fsync) per row, no HTTP."""
+    connection = sqlite3.connect(directory / "raw.sqlite", isolation_level=None)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = FULL")
+    ensure_schema(connection)
+    now = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    chunks = [plan_inserts([validated_create(_run(i))], now)[0] for i in range(rows)]
+    statements = [(insert_sql(chunk.columns, 1), chunk.params) for chunk in chunks]
+    started = time.perf_counter()
+    for sql, params in statements:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute(sql, params)
+        connection.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    connection.close()
+    return rows / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=4, help="client threads for the batch phase")
+    parser.add_argument("--batches", type=int, default=60, help="batches of 100 per thread")
+    parser.add_argument("--singles", type=int, default=1500, help="single creates per thread (4 threads)")
+    parser.add_argument("--raw-rows", type=int, default=3000, help="rows of the raw sqlite3 loop")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-service-") as scratch:
+        directory = Path(scratch)
+        port = _free_port()
+        service = _start_service(directory / "telemetry.sqlite", port)
+        context = multiprocessing.get_context("spawn")
+        try:
+            with context.Pool(1) as pool:
+                pid = service.pid
+                _measure(pool, pid, port, "/api/v1/runs/batch", batch_bodies(2, 5, 9 * 10**7), 200, 1000)  # warm-up
+                batch = _measure(pool, pid, port, "/api/v1/runs/batch",
+                    batch_bodies(args.threads, args.batches, 0), 200, args.threads * args.batches * BATCH_SIZE)  # fmt: skip
+                single = _measure(pool, pid, port, "/api/v1/runs",
+                    single_bodies(SINGLE_THREADS, args.singles), 201, SINGLE_THREADS * args.singles)  # fmt: skip
+        finally:
+            service.send_signal(signal.SIGTERM)
+            service.wait(60)
+        raw_rate = raw_sqlite(directory, args.raw_rows)
+    print(f"machine: {os.cpu_count()} cores; service synchronous=FULL, WAL, group commit")
+    _, batch_rate, single_rate = RATES
+    print(f"(a) batch create, {args.threads} threads x {BATCH_SIZE}: {batch}  target >= 20,000")
+    print(f"(b) single create, {SINGLE_THREADS} threads:       {single}  target >= 2,000")
+    print(f"(c) raw sqlite3, 1 transaction per row: {raw_rate:10,.0f} rows/s")
+    print(f"ratios: batch/raw = {batch_rate / raw_rate:.1f}x, single/raw = {single_rate / raw_rate:.2f}x, "
+          f"batch/single = {batch_rate / single_rate:.1f}x")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""The ASGI application: FastAPI with the run and info routes, the request guard (auth and
+size limit) in front, and the store opened and closed with the application's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version as package_version
+
+from fastapi import FastAPI, Request, Response
+
+from telemetry.service import routes_info, routes_runs
+from telemetry.service.config import ConfigError, ServiceConfig
+from telemetry.service.fast_lane import FastLane
+from telemetry.service.guard import RequestGuard
+from telemetry.service.http import COMMON_REPLIES, RETRY_AFTER_SECONDS, json_response, unavailable_detail
+from telemetry.service.sqlite_store import SqliteStore
+from telemetry.service.store import Store, StoreUnavailable
+
+
+
+def make_store(config: ServiceConfig) -> Store:
+    """The store the configuration names."""
+    if config.store_kind == "postgresql":
+        raise ConfigError("the PostgreSQL store is not part of this build yet; use SQLite (--db)")
+    return SqliteStore(config.db_path, config.synchronous, config.max_group_size, config.busy_timeout_ms)
+
+
+async def _unavailable(request: Request, error: Exception) -> Response:
+    response = json_response(unavailable_detail(error), 503)
+    response.headers["retry-after"] = RETRY_AFTER_SECONDS
+    return response
+
+
+def create_app(config: ServiceConfig, store: Store, fast_lane: bool = True) -> FastAPI:
+    """The service for `config`, storing into `store` (opened at startup, closed - after
+    every accepted write committed - at shutdown). Without the fast lane, the FastAPI
+    routes serve the create paths too (same functions, more CPU per request)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await store.open()
+        try:
+            yield
+        finally:
+            await store.close()
+
+    app = FastAPI(
+        title="telemetry",
+        version=package_version("telemetry"),
+        description="Run telemetry for autonomous agents. A 2xx to a write means the write is durable.",
+        lifespan=lifespan,
+        responses=COMMON_REPLIES,
+        # FastAPI's built-in OpenTelemetry hooks cost a provider lookup per request; this
+        # service exports nothing to OpenTelemetry.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+    )
+    app.state.store = store
+    app.include_router(routes_runs.router)
+    app.include_router(routes_info.router)
+    app.add_exception_handler(StoreUnavailable, _unavailable)
+    if fast_lane:
+        app.add_middleware(FastLane, store=store)
+    app.add_middleware(RequestGuard, auth_token=config.auth_token, max_body_bytes=config.max_body_bytes)
+    return app

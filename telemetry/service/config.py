@@ -1,0 +1,94 @@
+"""The service's configuration: where it listens and stores, who may call it, how large a
+request may be and how hard each commit syncs. Flags win over the environment, which wins
+over the defaults of the team contract."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import attrs
+
+from telemetry.shell.config import TelemetryConfig
+
+Synchronous = Literal["FULL", "EXTRA", "NORMAL"]
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+# How long a write waits for another writer of the file (`telemetry sweep --db`, a user's
+# sqlite3 session) before the request is answered 503.
+DEFAULT_BUSY_TIMEOUT_MS = 10_000
+
+
+class ConfigError(ValueError):
+    """A setting the service cannot run with."""
+
+
+@attrs.frozen
+class ServiceConfig:
+    """Everything `telemetry serve` needs; `database_url` (postgresql://) overrides `db_path`."""
+
+    db_path: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    database_url: str | None = None
+    auth_token: str | None = attrs.field(default=None, repr=False)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    synchronous: Synchronous = "FULL"
+    max_group_size: int = 512
+    busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+
+    @property
+    def store_kind(self) -> Literal["sqlite", "postgresql"]:
+        url = self.database_url or ""
+        return "postgresql" if url.startswith(("postgresql://", "postgres://")) else "sqlite"
+
+
+def sqlite_path_of(database_url: str) -> Path:
+    """The file of a `sqlite:///relative/path` or `sqlite:////absolute/path` URL (the
+    SQLAlchemy convention)."""
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix) or len(database_url) == len(prefix):
+        raise ConfigError("a SQLite database URL looks like sqlite:///path/to/file.sqlite")
+    return Path(database_url[len(prefix) :])
+
+
+def _port(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"TELEMETRY_API_PORT is not a port number: {value!r}") from None
+
+
+def build_config(
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    db_path: Path | None = None,
+    database_url: str | None = None,
+    auth_token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    synchronous: Synchronous = "FULL",
+    busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    env: Mapping[str, str] | None = None,
+) -> ServiceConfig:
+    """The configuration from explicit values, falling back to the environment."""
+    env = os.environ if env is None else env
+    url = database_url or env.get("TELEMETRY_DATABASE_URL") or None
+    path = db_path or TelemetryConfig.from_env(env).db_path
+    if url and url.startswith("sqlite:"):
+        path, url = sqlite_path_of(url), None
+    if max_body_bytes < 1024:
+        raise ConfigError("max body size must be at least 1024 bytes")
+    return ServiceConfig(
+        db_path=path,
+        host=host or env.get("TELEMETRY_API_HOST") or DEFAULT_HOST,
+        port=port if port is not None else _port(env.get("TELEMETRY_API_PORT") or str(DEFAULT_PORT)),
+        database_url=url,
+        auth_token=auth_token or env.get("TELEMETRY_API_AUTH_TOKEN") or None,
+        max_body_bytes=max_body_bytes,
+        synchronous=synchronous,
+        busy_timeout_ms=busy_timeout_ms,
+    )

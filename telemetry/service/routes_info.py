@@ -1,0 +1,62 @@
+"""The routes about the service and its data as a whole: /health (open even with auth
+on), /metrics, /version and the distinct values of a metadata field."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from importlib.metadata import version as package_version
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
+
+from telemetry.service.http import json_response
+from telemetry.service.routes_runs import store_of
+from telemetry.service.store import StoreUnavailable
+from telemetry.service.validation import METADATA_FIELDS
+
+router = APIRouter(tags=["service"])
+API_VERSION = "v1"
+# An enum path parameter: FastAPI answers 422 naming `field` for anything else, and the
+# OpenAPI schema lists the allowed fields.
+MetadataField = Enum("MetadataField", {name: name for name in METADATA_FIELDS}, type=str)  # type: ignore[misc]
+
+
+class Health(BaseModel):
+    status: str
+    store: str
+
+
+class MetadataValues(BaseModel):
+    field: str
+    values: list[Any]
+
+
+@router.get("/health", response_model=Health, responses={503: {"description": "The store cannot serve requests"}})
+async def health(request: Request) -> Response:
+    """`ok` when the store can read and write; 503 otherwise. Needs no token."""
+    store = store_of(request)
+    try:
+        return json_response({"status": "ok", **await store.health()})
+    except StoreUnavailable as error:
+        return json_response({"status": "unavailable", "store": store.kind, "reason": str(error)}, 503)
+
+
+@router.get("/metrics", response_model=dict[str, Any])
+async def metrics(request: Request) -> Response:
+    """`total_runs`, `agents` {name: count}, `recent_24h` (by start_time), `by_status`,
+    `by_job_type`, `latest_start_time`, and the writer's transaction/write counts."""
+    return json_response(await store_of(request).metrics(datetime.now(timezone.utc)))
+
+
+@router.get("/version", response_model=dict[str, str])
+async def service_version(request: Request) -> Response:
+    return json_response({"version": package_version("telemetry"), "api": API_VERSION, "store": store_of(request).kind})
+
+
+@router.get("/api/v1/metadata/{field}", response_model=MetadataValues)
+async def metadata_values(field: MetadataField, request: Request) -> Response:
+    """The distinct non-null values stored in `field` (one of the categorical fields)."""
+    values = await store_of(request).distinct_values(field.value)
+    return json_response({"field": field.value, "values": values})

@@ -1,0 +1,97 @@
+"""What the HTTP routes need from a store, as a Protocol (SQLite today, PostgreSQL later
+without touching the routes), plus the rules every store applies the same way:
+
+- A create never overwrites: a known event_id is reported `duplicate` and left alone.
+- CONVERGENCE: a PATCH never moves a terminal run back to `running` (that status is
+  dropped from the PATCH, the other fields apply); terminal -> terminal is allowed.
+- Sweep: a `running` run whose last sign of life (heartbeat_at, else start_time) is older
+  than the lease becomes `timeout`, with `sweep_summary(lease)` and end_time = now.
+- A 2xx is sent only after the store made the write durable."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+import attrs
+
+from telemetry.effects.records import TERMINAL_STATUSES
+
+InsertStatus = Literal["created", "duplicate"]
+Row = dict[str, Any]
+SWEPT_STATUS = "timeout"
+MAX_LEASE_SECONDS = 10 * 365 * 24 * 3600
+
+
+class StoreUnavailable(Exception):
+    """The store cannot serve the request now (disk full, database locked or gone); the
+    request may be retried later."""
+
+
+@attrs.frozen
+class RunQuery:
+    """Filters of `GET /api/v1/runs`; timestamps already in stored (UTC) form."""
+
+    agent_name: str | None = None
+    status: str | None = None
+    job_type: str | None = None
+    run_id: str | None = None
+    start_time_from: str | None = None
+    start_time_to: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@attrs.frozen
+class Association:
+    """A commit recorded on a run: the run's id and the stored hash."""
+
+    run_id: str
+    commit_hash: str
+
+
+def converged_changes(current_status: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a PATCH to apply to a run whose status is `current_status`."""
+    if changes.get("status") == "running" and current_status in TERMINAL_STATUSES:
+        return {name: value for name, value in changes.items() if name != "status"}
+    return dict(changes)
+
+
+def sweep_summary(lease_seconds: int) -> str:
+    return f"abandoned: no heartbeat for {lease_seconds} s (lease expired)"
+
+
+class Store(Protocol):
+    """Run storage. Writes resolve only once durable; every method may raise
+    `StoreUnavailable`."""
+
+    kind: str
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None:
+        """Finish every accepted write, then release the store."""
+
+    async def insert(self, rows: Sequence[Row]) -> list[InsertStatus]:
+        """Insert validated rows (created_at/updated_at set here), one status per row."""
+
+    async def update(self, event_id: str, changes: Mapping[str, Any], now: datetime) -> list[str] | None:
+        """Apply a validated PATCH (convergence rule included); the fields set, or None
+        if the run is unknown."""
+
+    async def associate_commit(
+        self, event_id: str, commit: Mapping[str, Any], now: datetime
+    ) -> Association | None: ...
+
+    async def sweep(self, lease_seconds: int, now: datetime) -> int: ...
+
+    async def get(self, event_id: str) -> Row | None: ...
+
+    async def list_runs(self, query: RunQuery) -> list[Row]: ...
+
+    async def distinct_values(self, field: str) -> list[Any]: ...
+
+    async def metrics(self, now: datetime) -> dict[str, Any]: ...
+
+    async def health(self) -> dict[str, Any]: ...

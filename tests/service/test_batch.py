@@ -1,0 +1,52 @@
+"""Contract of `POST /api/v1/runs/batch`: per-item results in request order, counts, and
+one bad item never rejecting the rest."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.service.helpers import file_rows, run_body
+from tests.support.service import ServiceProcess
+
+
+def test_batch_stores_good_items_and_reports_bad_ones_by_index(api: httpx.Client, shared_service: ServiceProcess) -> None:
+    known = run_body()
+    api.post("/api/v1/runs", json=known)
+    good = run_body(status="completed")
+    items = [good, {**run_body(), "items_failed": -3}, known, "not an object", {**run_body(), "start_time": "noon"}]
+    reply = api.post("/api/v1/runs/batch", json=items)
+    assert reply.status_code == 200
+    result = reply.json()
+    assert (result["inserted"], result["duplicates"]) == (1, 1)
+    assert [item["status"] for item in result["results"]] == ["created", "error", "duplicate", "error", "error"]
+    assert [item["index"] for item in result["results"]] == [0, 1, 2, 3, 4]
+    assert [error["index"] for error in result["errors"]] == [1, 3, 4]
+    assert "items_failed" in result["errors"][0]["reason"] and "start_time" in result["errors"][2]["reason"]
+    assert result["errors"][0]["event_id"] == items[1]["event_id"]  # type: ignore[index]
+    assert result["errors"][1]["event_id"] is None
+    assert file_rows(shared_service.db_path, "event_id = ?", (good["event_id"],))[0]["status"] == "success"
+    assert not file_rows(shared_service.db_path, "event_id = ?", (items[1]["event_id"],))  # type: ignore[index]
+
+
+def test_a_repeated_event_id_within_one_batch_is_one_row(api: httpx.Client, shared_service: ServiceProcess) -> None:
+    body = run_body()
+    result = api.post("/api/v1/runs/batch", json=[body, {**body, "status": "failure"}]).json()
+    assert [item["status"] for item in result["results"]] == ["created", "duplicate"]
+    [row] = file_rows(shared_service.db_path, "event_id = ?", (body["event_id"],))
+    assert row["status"] == "running"
+
+
+def test_an_empty_batch_is_fine(api: httpx.Client) -> None:
+    assert api.post("/api/v1/runs/batch", json=[]).json() == {"inserted": 0, "duplicates": 0, "errors": [], "results": []}
+
+
+def test_a_batch_that_is_not_an_array_is_422(api: httpx.Client) -> None:
+    reply = api.post("/api/v1/runs/batch", json=run_body())
+    assert reply.status_code == 422
+    assert reply.json()["detail"][0]["loc"] == ["body"]
+
+
+def test_an_all_bad_batch_still_answers_200_with_every_reason(api: httpx.Client) -> None:
+    result = api.post("/api/v1/runs/batch", json=[{}, {"event_id": "x"}]).json()
+    assert result["inserted"] == 0 and len(result["errors"]) == 2
+    assert "agent_name" in result["errors"][1]["reason"]

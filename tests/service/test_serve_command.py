@@ -1,0 +1,68 @@
+"""`telemetry serve` configuration: defaults from the environment of the team contract
+(port, base dir -> base/telemetry.sqlite), and clear refusals for a database it cannot use."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.service.helpers import file_rows, run_body
+from tests.support.service import free_port
+
+SERVICE_ENV = ("TELEMETRY_API_HOST", "TELEMETRY_API_PORT", "TELEMETRY_API_AUTH_TOKEN", "TELEMETRY_DATABASE_URL", "TELEMETRY_DB_PATH")
+
+
+def _environment(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_ENV and k != "TELEMETRY_BASE_DIR"}
+    return {**env, **values}
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise AssertionError("service did not become healthy")
+
+
+def test_serve_takes_port_and_base_dir_from_the_environment_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    env = _environment(TELEMETRY_API_PORT=str(port), TELEMETRY_BASE_DIR=str(tmp_path / "base"))
+    process = subprocess.Popen([sys.executable, "-m", "telemetry", "serve"], env=env, cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", process)
+        body = run_body()
+        assert httpx.post(f"http://127.0.0.1:{port}/api/v1/runs", json=body).status_code == 201
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl-C: the same clean shutdown as SIGTERM
+        assert process.wait(30) == 0
+    assert file_rows(tmp_path / "base" / "telemetry.sqlite", "event_id = ?", (body["event_id"],))
+
+
+def _serve_fails(tmp_path: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "telemetry", "serve", "--port", str(free_port()), *args],
+        env=_environment(), cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0
+    return done.stderr
+
+
+def test_serve_refuses_a_database_file_it_cannot_open(tmp_path: Path) -> None:
+    not_a_database = tmp_path / "garbage.sqlite"
+    not_a_database.write_bytes(b"this is not a SQLite file" * 100)
+    assert "not a database" in _serve_fails(tmp_path, "--db", str(not_a_database))
+
+
+def test_serve_refuses_a_postgresql_url_in_this_build(tmp_path: Path) -> None:
+    assert "PostgreSQL" in _serve_fails(tmp_path, "--database-url", "postgresql://localhost/telemetry")
