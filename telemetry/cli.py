@@ -9,3 +9,21 @@ import click
 @click.version_option(package_name="telemetry")
 def main() -> None:
     """Run telemetry for autonomous agents."""
+
+
+def _register_commands() -> None:
+    from telemetry.demo import demo
+
+    main.add_command(demo)
+
+    from telemetry.shell.sync_command import sync
+
+    main.add_command(sync)
+
+    from telemetry.service.commands import serve, sweep
+
+    main.add_command(serve)
+    main.add_command(sweep)
+
+
+_register_commands()

@@ -99,7 +99,8 @@ def _show(console: Console, base_url: str) -> None:
               show_default=True, help="Started afresh: SQLite file, NDJSON backup, buffer.")
 def demo(data_dir: Path) -> None:
     """Run the demo agent against a freshly started service and show the result."""
-    console = Console()
+    # Piped output gets 80 columns by default, too narrow for the table.
+    console = Console() if Console().is_terminal else Console(width=140)
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     port = _free_port()

@@ -1,6 +1,7 @@
 """The buffer directory: one file per undelivered operation, written atomically
-(temporary file, optional fsync, rename), read oldest first, and moved aside when it
-cannot be parsed (`corrupt/`) or the service refused it (`rejected/`).
+(temporary file, optional fsync, rename), read oldest first, claimed for delivery by an
+atomic rename into `.claims/`, and moved aside when it cannot be parsed (`corrupt/`) or
+the service refused it (`rejected/`).
 
 File names come from the clock and a random uuid, never from user input."""
 
@@ -18,6 +19,7 @@ from telemetry.shell.wire import buffer_document, parse_buffer_document
 FsyncPolicy = Literal["always", "never"]
 CORRUPT_DIR = "corrupt"
 REJECTED_DIR = "rejected"
+CLAIMS_DIR = ".claims"
 _SUFFIX = ".json"
 
 
@@ -64,29 +66,125 @@ class BufferDirectory:
 
     def pending(self) -> list[Path]:
         """Buffer files waiting for delivery, oldest first."""
+        return [self.path / name for name in self.pending_names()]
+
+    def pending_names(self) -> list[str]:
+        """The names of the files waiting for delivery, oldest first."""
         try:
             names = os.listdir(self.path)
         except FileNotFoundError:
             return []
-        return [self.path / name for name in sorted(names) if name.endswith(_SUFFIX) and not name.startswith(".")]
+        return sorted(name for name in names if name.endswith(_SUFFIX) and not name.startswith("."))
 
     @staticmethod
-    def read(path: Path) -> BufferEntry:
+    def read(path: Path | str) -> BufferEntry:
         """The entry in `path`; `WireFormatError` if it is not a buffer file."""
-        return parse_buffer_document(path.read_bytes())
+        with open(path, "rb") as handle:
+            return parse_buffer_document(handle.read())
 
-    def quarantine(self, path: Path, reason: str) -> Path:
-        """Move an unreadable file aside, with the reason beside it."""
+    def quarantine(self, path: Path | str, reason: str) -> Path:
+        """Move an unreadable file (pending or claimed) aside, with the reason beside it."""
         return self._move_aside(path, CORRUPT_DIR, reason)
 
-    def reject(self, path: Path, reason: str) -> Path:
+    def reject(self, path: Path | str, reason: str) -> Path:
         """Move an entry the service refused aside, with the service's reason beside it."""
         return self._move_aside(path, REJECTED_DIR, reason)
 
-    def _move_aside(self, path: Path, folder: str, reason: str) -> Path:
+    # Claims. A pass claims files by renaming them, under their own names, into a directory
+    # of its own, `.claims/<pid>.<time_ns>.<random>/`: the rename succeeds for one worker
+    # only, and who claimed and since when is in the directory's name, so a claim costs one
+    # rename. Claimed paths are plain text: a pass handles many thousands of them.
+
+    def open_claims(self) -> str:
+        """A new claims directory for one pass; `OSError` if the buffer cannot be written."""
+        directory = self.path / CLAIMS_DIR / f"{os.getpid()}.{time.time_ns()}.{uuid.uuid4().hex[:8]}"
+        directory.mkdir(parents=True)
+        return str(directory)
+
+    def claim(self, name: str, claims: str) -> str | None:
+        """Take pending file `name` into `claims`: its claimed path, or None if another
+        worker took it first."""
+        target = f"{claims}/{name}"
+        try:
+            os.rename(f"{self.path}/{name}", target)
+        except FileNotFoundError:
+            return None
+        return target
+
+    def release(self, claimed: str) -> None:
+        """Give a claimed file back, under its own name, for a later pass."""
+        os.rename(claimed, f"{self.path}/{os.path.basename(claimed)}")
+
+    @staticmethod
+    def acknowledge(claimed: Path | str) -> None:
+        """Delete a file the service acknowledged; gone already is fine (a stale claim
+        was given back and delivered again by another worker)."""
+        try:
+            os.unlink(claimed)
+        except FileNotFoundError:
+            pass
+
+    @staticmethod
+    def close_claims(claims: str) -> None:
+        """Remove a pass's claims directory once it gave every file back or settled it."""
+        try:
+            os.rmdir(claims)
+        except OSError:
+            pass  # a file is still inside: the next stale-claims sweep gives it back
+
+    def return_stale_claims(self, max_age_s: float) -> int:
+        """Give back the claims of passes whose process died (pid gone) or that are older
+        than `max_age_s`, so an entry is never stranded by a crash. Returns the file count."""
+        try:
+            directories = os.listdir(self.path / CLAIMS_DIR)
+        except FileNotFoundError:
+            return 0
+        oldest = time.time_ns() - int(max_age_s * 1e9)
+        returned = 0
+        for directory in directories:
+            owner = _claims_owner(directory)
+            if owner is not None and owner[1] >= oldest and _process_alive(owner[0]):
+                continue
+            claims = f"{self.path}/{CLAIMS_DIR}/{directory}"
+            for name in _listed(claims):
+                try:
+                    self.release(f"{claims}/{name}")
+                    returned += 1
+                except FileNotFoundError:
+                    continue  # its owner settled it meanwhile
+            self.close_claims(claims)
+        return returned
+
+    def _move_aside(self, path: Path | str, folder: str, reason: str) -> Path:
         destination = self.path / folder
         destination.mkdir(parents=True, exist_ok=True)
-        target = destination / path.name
+        target = destination / os.path.basename(path)
         os.rename(path, target)
         target.with_name(target.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
         return target
+
+
+def _listed(directory: str) -> list[str]:
+    try:
+        return os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _claims_owner(name: str) -> tuple[int, int] | None:
+    """(pid, opened at in ns) from a claims directory's name; None if it is not one."""
+    parts = name.split(".")
+    try:
+        return (int(parts[0]), int(parts[1])) if len(parts) == 3 else None
+    except ValueError:
+        return None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,122 @@
+"""Drain rate of `SyncWorker` into a real local service (SQLite, synchronous=FULL): a buffer
+of N entries as an outage leaves it (several agents' runs interleaved, each a create and its
+end, plus ends of runs whose create got through before the outage), synced until empty.
+Prints entries/s (target >= 10,000) and checks the rows afterwards.
+
+Usage: .venv/bin/python bench/bench_sync.py [--entries 100000] [--ends-only 0.02] [--dir DIR]"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import attrs
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.support
+
+from telemetry.effects.records import BufferEntry, RunRecord  # noqa: E402
+from telemetry.shell.buffer import BufferDirectory  # noqa: E402
+from telemetry.shell.service_api import ServiceApi  # noqa: E402
+from telemetry.shell.sync import SyncWorker  # noqa: E402
+from tests.support.service import ServiceProcess  # noqa: E402
+
+AGENTS = 8
+OPEN_RUNS_PER_AGENT = 4
+END_FIELDS = ("status", "end_time", "duration_ms", "items_discovered", "items_succeeded", "metrics_json")
+
+
+def _run(agent: int, index: int) -> tuple[RunRecord, RunRecord]:
+    """A run's record at start and at its end, as the client's core builds them."""
+    start = RunRecord(
+        event_id=str(uuid.uuid4()),
+        run_id=f"20250601T120000Z-bench-{agent}-{index:08d}",
+        agent_name=f"bench-agent-{agent}",
+        job_type="bench",
+        start_time="2025-06-01T12:00:00.000000+00:00",
+        host="bench-host",
+        context_json={"input": f"batch-{index % 100}"},
+    )
+    end = attrs.evolve(
+        start,
+        status=random.choice(("success", "success", "failure", "partial")),
+        end_time="2025-06-01T12:00:05.000000+00:00",
+        duration_ms=5000,
+        items_discovered=index % 50,
+        items_succeeded=index % 40,
+        metrics_json={"tokens": index, "pages": index % 7},
+    )
+    return start, end
+
+
+def _agent_entries(agent: int, runs: int) -> list[BufferEntry]:
+    """One agent's entries in the order it writes them: a few runs open at a time."""
+    entries: list[BufferEntry] = []
+    open_runs: list[RunRecord] = []
+    for index in range(runs):
+        start, end = _run(agent, index)
+        entries.append(BufferEntry("create", start))
+        open_runs.append(end)
+        if len(open_runs) >= OPEN_RUNS_PER_AGENT:
+            entries.append(BufferEntry("update", open_runs.pop(random.randrange(len(open_runs))), END_FIELDS))
+    entries.extend(BufferEntry("update", end, END_FIELDS) for end in open_runs)
+    return entries
+
+
+def write_buffer(buffer: BufferDirectory, entries: int, ends_only: float) -> tuple[list[RunRecord], int]:
+    """Fill the buffer; the starts of the ends-only runs (already delivered), and runs total."""
+    ends_only_runs = int(entries * ends_only)
+    pair_runs = (entries - ends_only_runs) // 2
+    per_agent = [_agent_entries(agent, pair_runs // AGENTS) for agent in range(AGENTS)]
+    interleaved = [e for group in itertools.zip_longest(*per_agent) for e in group if e is not None]
+    delivered_starts: list[RunRecord] = []
+    for index in range(ends_only_runs):
+        start, end = _run(AGENTS, index)
+        delivered_starts.append(start)
+        interleaved.insert(random.randrange(len(interleaved) + 1), BufferEntry("update", end, END_FIELDS))
+    for entry in interleaved:
+        buffer.append(entry, "2025-06-01T12:00:05+00:00")
+    return delivered_starts, len(delivered_starts) + pair_runs // AGENTS * AGENTS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--ends-only", type=float, default=0.02, help="share of entries that are ends of delivered runs")
+    parser.add_argument("--dir", type=Path, default=None, help="where the buffer and database go")
+    args = parser.parse_args()
+    directory = Path(tempfile.mkdtemp(prefix="bench-sync-", dir=args.dir))
+    buffer = BufferDirectory(directory / "buffer", fsync="never")
+    started = time.perf_counter()
+    delivered_starts, runs = write_buffer(buffer, args.entries, args.ends_only)
+    total = len(buffer.pending())
+    print(f"setup: {total:,} buffer files in {time.perf_counter() - started:.1f} s ({runs:,} runs)")
+    service = ServiceProcess(directory / "telemetry.sqlite").start()
+    api = ServiceApi(service.url, read_timeout=60.0)
+    try:
+        for offset in range(0, len(delivered_starts), 500):
+            api.create_batch(delivered_starts[offset : offset + 500])
+        worker = SyncWorker(buffer, api)
+        started = time.perf_counter()
+        report = worker.run_once()
+        elapsed = time.perf_counter() - started
+        stats = httpx.get(f"{service.url}/metrics", timeout=30).json()
+    finally:
+        api.close()
+        service.stop()
+    print(f"sync: {total:,} entries in {elapsed:.2f} s = {total / elapsed:,.0f} entries/s (target >= 10,000)")
+    print(f"report: {report}")
+    running = stats["by_status"].get("running", 0)
+    ok = report.remaining == 0 and stats["total_runs"] == runs and running == 0
+    print(f"check: rows {stats['total_runs']:,} (expected {runs:,}), still running {running}: {'OK' if ok else 'FAILED'}")
+    raise SystemExit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

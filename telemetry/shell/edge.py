@@ -1,0 +1,96 @@
+"""Conversion of user input at the edge, once, before it reaches the core: anything given
+for a name becomes clean text, anything given as a field value becomes a JSON-safe copy,
+so nothing the agent passes (or mutates later) can break a delivery or a file write."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from telemetry.shell.wire import dumps
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def fresh_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def fresh_nonce() -> str:
+    """16 hex characters: two uuid8 parts for run ids."""
+    return os.urandom(8).hex()
+
+
+def clean_text(value: str) -> str:
+    """`value` without lone surrogates (which no JSON encoder or UTF-8 file accepts)."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+        return str(value)
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def text(value: object) -> str:
+    """What the agent gave as a name or id, as clean text (`str()` of a non-string)."""
+    if not isinstance(value, str):
+        try:
+            value = str(value)
+        except Exception:
+            value = f"<unprintable {type(value).__name__}>"
+    return clean_text(str.__str__(value))
+
+
+def optional_text(value: object) -> str | None:
+    return None if value is None else text(value)
+
+
+def json_safe(value: Any) -> Any:
+    """A copy of `value` made of plain JSON types; what JSON cannot hold becomes text."""
+    kind = type(value)
+    if value is None or kind is bool or kind is float:
+        return value
+    if kind is int:
+        return value if value in _INT64 else str(value)
+    if kind is str:
+        return clean_text(value)
+    try:
+        return orjson.loads(dumps(value))
+    except Exception:
+        pass
+    try:
+        # The standard library copes with huge ints and some odd objects; what it gives
+        # back must still be something orjson can write.
+        copied = json.loads(json.dumps(value, default=repr), parse_int=_parse_int)
+        dumps(copied)
+        return copied
+    except Exception:
+        return text(_repr(value))
+
+
+def _parse_int(digits: str) -> int | str:
+    number = int(digits)
+    return number if number in _INT64 else digits
+
+
+def _repr(value: object) -> str:
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
+
+
+def json_safe_fields(given: Mapping[Any, Any]) -> dict[str, Any]:
+    """Field name -> value, every name text and every value a JSON-safe copy."""
+    return {text(name): json_safe(value) for name, value in given.items()}

@@ -1,0 +1,95 @@
+"""The interpreter: a plain loop over the effects the core returned, one small performer per
+effect kind (a type -> performer table that must cover every effect type), each guarded
+the same way: an `Exception` is counted by effect kind and error type, logged once, and
+the effect's fallback runs; a `BaseException` (Ctrl-C, exit) always goes through."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from telemetry.effects.vocabulary import (
+    EFFECT_TYPES,
+    AppendBuffer,
+    AppendNdjson,
+    Effect,
+    FindRunAndPostCommit,
+    IncrementMetric,
+    Log,
+    PatchRun,
+    PostCommit,
+    PostRun,
+    PostSheets,
+)
+from telemetry.shell.delivery import BufferSink, Delivery
+from telemetry.shell.export import ExportLane
+from telemetry.shell.ndjson import NdjsonWriter
+from telemetry.shell.self_metrics import LOGGER, SelfMetrics
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+class Interpreter:
+    """Runs effects against the world; returns the reply an effect produced, if any."""
+
+    def __init__(
+        self,
+        delivery: Delivery,
+        sink: BufferSink,
+        ndjson: NdjsonWriter,
+        export: ExportLane | None,
+        metrics: SelfMetrics,
+    ) -> None:
+        self._sink = sink
+        self._ndjson = ndjson
+        self._export = export
+        self._metrics = metrics
+        self._performers: dict[type, Callable[[Any], Any]] = {
+            PostRun: delivery.post_run,
+            PatchRun: delivery.patch_run,
+            PostCommit: delivery.post_commit,
+            FindRunAndPostCommit: delivery.find_and_post_commit,
+            AppendBuffer: sink.append,
+            AppendNdjson: self._append_ndjson,
+            PostSheets: self._post_sheets,
+            IncrementMetric: self._increment,
+            Log: self._log,
+        }
+        missing = set(EFFECT_TYPES) - set(self._performers)
+        if missing:
+            raise TypeError(f"no performer for {sorted(cls.__name__ for cls in missing)}")
+
+    def run(self, effects: Iterable[Effect]) -> Any:
+        reply = None
+        for effect in effects:
+            # A plain `try` rather than a `swallow_errors(effect)` context manager: entering
+            # one costs ~0.9 µs, a fifth of log_event's budget; a `try` costs nothing.
+            try:
+                result = self._performers[type(effect)](effect)
+            except Exception as error:
+                self.failed(effect, error)
+                continue
+            if result is not None:
+                reply = result
+        return reply
+
+    def failed(self, effect: Effect, error: Exception) -> None:
+        """Count and log (once per kind) an effect that raised, then run its fallback."""
+        self._metrics.swallowed(f"{type(effect).__name__}.{type(error).__name__}", error)
+        fallback = getattr(effect, "fallback", None)
+        if isinstance(fallback, AppendBuffer):
+            self._sink.fallback(fallback, "error")
+
+    def _append_ndjson(self, effect: AppendNdjson) -> None:
+        self._ndjson.submit(effect.kind, effect.body)
+
+    def _post_sheets(self, effect: PostSheets) -> None:
+        if self._export is not None:
+            self._export.submit(effect.record)
+
+    def _increment(self, effect: IncrementMetric) -> None:
+        self._metrics.increment(effect.name)
+
+    def _log(self, effect: Log) -> None:
+        LOGGER.log(_LEVELS.get(effect.level, logging.WARNING), "telemetry: %s", effect.message)

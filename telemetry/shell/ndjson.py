@@ -1,0 +1,178 @@
+"""The NDJSON backup: `{ndjson_dir}/events_{YYYYMMDD}.ndjson` (UTC day), one JSON object per
+line, appended through an `O_APPEND` descriptor with one `os.write` per batch of whole
+lines, so several processes can append to the same file without interleaving lines.
+
+`log_event` only queues its line (a deque append); a daemon writer thread serialises and
+writes what gathered every `flush_interval_s`. So a kill -9 can lose the lines of the last
+interval; `flush()`, `close()` and interpreter exit write everything queued. A full queue
+makes the caller write synchronously: a line accepted is never dropped by the client."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from telemetry.effects.records import RunEvent, RunRecord
+from telemetry.effects.vocabulary import NdjsonKind
+from telemetry.shell.self_metrics import SelfMetrics, describe
+from telemetry.shell.wire import dumps, ndjson_line
+from telemetry.shell.workers import LazyThread
+
+Line = tuple[NdjsonKind, RunRecord | RunEvent]
+_MAX_WRITE = 1 << 20
+
+
+def ndjson_path(directory: Path, at: time.struct_time) -> Path:
+    """The backup file of the UTC day `at`."""
+    return directory / f"events_{time.strftime('%Y%m%d', at)}.ndjson"
+
+
+def encode_line(kind: NdjsonKind, body: RunRecord | RunEvent, metrics: SelfMetrics) -> bytes:
+    """The line for `body`; a payload JSON cannot hold (a cycle, a huge int, bad text) is
+    written as its repr instead, so the event itself is never lost."""
+    try:
+        return ndjson_line(kind, body)
+    except Exception as error:
+        metrics.swallowed("ndjson.encode", error)
+    if isinstance(body, RunEvent):
+        event = {"run_id": body.run_id, "event_type": body.event_type, "timestamp": body.timestamp.isoformat()}
+        return dumps({"kind": kind, "event": {**event, "payload": _safe_repr(body.payload)}}) + b"\n"
+    return ndjson_line(kind, body)
+
+
+def _safe_repr(value: object) -> str:
+    try:
+        return repr(value).encode("utf-8", "backslashreplace").decode("utf-8")
+    except Exception as error:
+        return f"<unrepresentable {type(value).__name__}: {describe(error)}>"
+
+
+class _DailyFile:
+    """The descriptor of today's file, reopened when the day changes or after an error."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._fd = -1
+        self._path: Path | None = None
+        self._torn = False
+
+    def write(self, data: bytes) -> int:
+        """Append `data`; the number of bytes written (short only when the disk is full)."""
+        path = ndjson_path(self._directory, time.gmtime())
+        if path != self._path:
+            self.close()
+            self._directory.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._path = path
+        # After a short write the file ends inside a line: start on a new one, so only
+        # that fragment is unreadable, never the lines that follow it.
+        prefix = b"\n" if self._torn else b""
+        try:
+            written = os.write(self._fd, prefix + data) - len(prefix)
+        except OSError:
+            self.close()
+            raise
+        self._torn = written < len(data)
+        return max(0, written)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd, self._path = self._fd, -1, None
+            os.close(fd)
+
+
+class NdjsonWriter:
+    """The backup writer: a bounded queue drained by one lazily started thread."""
+
+    def __init__(self, directory: Path, flush_interval_s: float, capacity: int, metrics: SelfMetrics) -> None:
+        self._interval = flush_interval_s
+        self._capacity = capacity
+        self._metrics = metrics
+        self._file = _DailyFile(directory)
+        self._thread = LazyThread("telemetry-ndjson", self._run)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pending: deque[Line] = deque()
+        self._wake = threading.Event()
+        self._hurry = threading.Event()
+        self._write_lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, kind: NdjsonKind, body: RunRecord | RunEvent) -> None:
+        """Queue one line (the `log_event` hot path: no lock, no I/O)."""
+        if self._closed or len(self._pending) >= self._capacity:
+            self._metrics.increment("ndjson.synchronous_writes")
+            self._pending.append((kind, body))
+            self.flush()
+            return
+        self._pending.append((kind, body))
+        if not self._wake.is_set():
+            # Once per writer cycle, not per line: the pid check costs a syscall.
+            self._wake.set()
+            self._thread.ensure_started()
+
+    def flush(self, deadline: float | None = None) -> bool:
+        """Write every queued line now, in the caller's thread; False if another writer
+        held the file past `deadline`."""
+        timeout = -1.0 if deadline is None else min(max(0.0, deadline - time.monotonic()), threading.TIMEOUT_MAX)
+        if not self._write_lock.acquire(timeout=timeout):
+            return False
+        try:
+            self._write_pending()
+        finally:
+            self._write_lock.release()
+        return True
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception as error:  # the thread must outlive any one bad batch
+                self._metrics.swallowed(f"ndjson.writer.{type(error).__name__}", error)
+            # Let lines gather for one interval, so a busy agent costs one write per interval.
+            self._hurry.wait(self._interval)
+
+    def _write_pending(self) -> None:
+        while self._pending:
+            chunk: list[bytes] = []
+            size = 0
+            while self._pending and size < _MAX_WRITE:
+                line = encode_line(*self._pending.popleft(), self._metrics)
+                chunk.append(line)
+                size += len(line)
+            self._write_chunk(b"".join(chunk), len(chunk))
+
+    def _write_chunk(self, data: bytes, lines: int) -> None:
+        try:
+            written = self._file.write(data)
+        except OSError as error:
+            self._metrics.increment("ndjson.lines_lost", lines)
+            self._metrics.swallowed("ndjson.write", error)
+            return
+        whole = data.count(b"\n", 0, written)
+        if written < len(data):
+            self._metrics.increment("ndjson.lines_lost", lines - whole)
+            self._metrics.swallowed("ndjson.write", "short write (disk full?)")
+        self._metrics.increment("ndjson.lines_written", whole)
+
+    def ensure_started(self) -> None:
+        """Started on the first line; nothing to do before that."""
+
+    def drain(self, deadline: float) -> None:
+        """Stop the thread and write what is queued; later lines are written synchronously."""
+        self._closed = True
+        self._wake.set()
+        self._hurry.set()
+        self.flush(deadline)
+
+    def after_fork(self) -> None:
+        """The parent writes the lines it queued; the child starts with an empty queue."""
+        self._thread.after_fork()
+        self._file.close()
+        self._reset()

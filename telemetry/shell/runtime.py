@@ -1,0 +1,65 @@
+"""The shell's parts for one client, wired together: NDJSON writer, service link and
+breaker, buffer, delivery, export lane, heartbeat, background sync, the interpreter that
+uses them, and the lifecycle that starts, drains and resets their threads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from telemetry.shell.buffer import BufferDirectory
+from telemetry.shell.config import TelemetryConfig
+from telemetry.shell.delivery import BufferSink, SyncDelivery
+from telemetry.shell.export import ExportLane
+from telemetry.shell.heartbeat import HeartbeatWorker
+from telemetry.shell.interpreter import Interpreter
+from telemetry.shell.ndjson import NdjsonWriter
+from telemetry.shell.self_metrics import SelfMetrics
+from telemetry.shell.service_link import ServiceLink
+from telemetry.shell.sync import BackgroundSync, SyncWorker
+from telemetry.shell.workers import Lifecycle
+
+
+class Runtime:
+    """Everything a `TelemetryClient` runs its effects with."""
+
+    def __init__(self, config: TelemetryConfig, metrics: SelfMetrics, beat: Callable[[], None]) -> None:
+        self.ndjson = NdjsonWriter(
+            config.ndjson_dir, config.ndjson_flush_interval_s, config.ndjson_queue_lines, metrics
+        )
+        self.link = ServiceLink(config, metrics)
+        self.sink = BufferSink(BufferDirectory(config.buffer_dir, config.buffer_fsync), metrics)
+        self.export = _export_lane(config, metrics)
+        self.interpreter = Interpreter(SyncDelivery(self.link, self.sink, metrics), self.sink, self.ndjson, self.export, metrics)
+        self.lifecycle = Lifecycle(config.exit_budget_s)
+        # Drained in this order at exit: the backup file first, then the export.
+        self.lifecycle.add(self.ndjson)
+        if self.export is not None:
+            self.lifecycle.add(self.export)
+        self.lifecycle.add(HeartbeatWorker(config.heartbeat_interval_s, beat, metrics))
+        self.lifecycle.add(BackgroundSync(lambda: _sync_worker(self, metrics), config.sync_interval_s, metrics))
+        self.lifecycle.on_fork(self.link.after_fork)
+        self.lifecycle.on_fork(metrics.reset_after_fork)
+
+    def close(self, budget_s: float | None = None) -> None:
+        self.lifecycle.close(budget_s)
+        self.link.close()
+
+
+def _sync_worker(runtime: Runtime, metrics: SelfMetrics) -> SyncWorker:
+    """The background sync, with this process's `ServiceApi` (short timeouts, so batches
+    stay small)."""
+    return SyncWorker(runtime.sink.directory, runtime.link.api, window=500, batch_size=100, metrics=metrics)
+
+
+def _export_lane(config: TelemetryConfig, metrics: SelfMetrics) -> ExportLane | None:
+    if not config.export_active or config.export_url is None:
+        return None
+    return ExportLane(
+        config.export_url,
+        config.export_token,
+        capacity=config.export_queue_size,
+        max_attempts=config.export_max_attempts,
+        timeout_s=config.export_timeout_s,
+        backoff_s=config.export_backoff_s,
+        metrics=metrics,
+    )

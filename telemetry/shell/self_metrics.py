@@ -1,0 +1,59 @@
+"""The client's own counters (what it delivered, buffered, dropped, and every error it
+swallowed, by reason) and the once-per-kind logging of swallowed errors."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+
+LOGGER = logging.getLogger("telemetry")
+
+
+def describe(error: BaseException) -> str:
+    """`Type: message` of an error, even when its `__str__` itself fails."""
+    try:
+        return f"{type(error).__name__}: {error}"
+    except Exception:
+        return type(error).__name__
+
+
+class SelfMetrics:
+    """Thread-safe counters by name, plus a memory of which kinds were already logged."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._logged: set[str] = set()
+
+    def increment(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += amount
+
+    def count(self, name: str) -> int:
+        with self._lock:
+            return self._counts[name]
+
+    def snapshot(self) -> dict[str, int]:
+        """Every counter by name, sorted, as a plain dict."""
+        with self._lock:
+            return dict(sorted(self._counts.items()))
+
+    def first_time(self, kind: str) -> bool:
+        """True the first time `kind` is seen: the caller logs it then, and only then."""
+        with self._lock:
+            if kind in self._logged:
+                return False
+            self._logged.add(kind)
+            return True
+
+    def swallowed(self, kind: str, error: BaseException | str, level: int = logging.WARNING) -> None:
+        """Count an error by `kind` (`errors.<kind>`) and log it the first time that kind occurs."""
+        self.increment(f"errors.{kind}")
+        if self.first_time(kind):
+            detail = error if isinstance(error, str) else describe(error)
+            LOGGER.log(level, "telemetry: %s failed: %s (logged once; counted in self_metrics)", kind, detail)
+
+    def reset_after_fork(self) -> None:
+        """A lock held by another thread at fork time would stay held in the child forever."""
+        self._lock = threading.Lock()

@@ -1,0 +1,174 @@
+"""The service's HTTP API as seen by the client and the sync worker: one keep-alive
+`httpx.Client`, short timeouts, and every answer classified into an outcome the caller
+can act on without knowing HTTP.
+
+- `Delivered`: the service holds the data (created, duplicate or updated).
+- `NotFound`: the run the request names is unknown (404).
+- `Refused`: the service will never accept this request (a 4xx other than 408/429).
+- `Unavailable`: try again later (connection error, timeout, 408, 429, 5xx)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+import attrs
+import httpx
+import orjson
+
+from telemetry.effects.records import CommitDetails, RunRecord
+from telemetry.shell.wire import dumps, patch_body, record_to_wire
+
+_RETRYABLE_STATUS = frozenset({408, 429})
+
+
+@attrs.frozen
+class Delivered:
+    status: Literal["created", "duplicate", "updated", "success"]
+
+
+@attrs.frozen
+class NotFound:
+    reason: str
+
+
+@attrs.frozen
+class Refused:
+    status_code: int
+    reason: str
+
+
+@attrs.frozen
+class Unavailable:
+    reason: str
+    retry_after: float | None = None
+
+
+Outcome = Union[Delivered, NotFound, Refused, Unavailable]
+
+
+@attrs.frozen
+class BatchResult:
+    """Per-item statuses of a batch create, in request order: created, duplicate or error."""
+
+    statuses: tuple[str, ...]
+    reasons: tuple[str | None, ...]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return max(0.0, float(response.headers["retry-after"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def _reason(response: httpx.Response) -> str:
+    text = response.text[:500]
+    return f"HTTP {response.status_code}: {text}"
+
+
+def classify(response: httpx.Response) -> Outcome:
+    """The outcome an HTTP answer means for a write."""
+    code = response.status_code
+    if 200 <= code < 300:
+        try:
+            status = orjson.loads(response.content).get("status", "success")
+        except (orjson.JSONDecodeError, AttributeError):
+            status = "success"
+        return Delivered(status if status in ("created", "duplicate", "updated") else "success")
+    if code == 404:
+        return NotFound(_reason(response))
+    if code in _RETRYABLE_STATUS or code >= 500:
+        return Unavailable(_reason(response), _retry_after(response))
+    return Refused(code, _reason(response))
+
+
+class ServiceApi:
+    """Typed calls to the telemetry service; never raises for HTTP or network trouble."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        connect_timeout: float = 0.5,
+        read_timeout: float = 2.0,
+    ) -> None:
+        headers = {"content-type": "application/json"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            # Loading the CA bundle costs ~50 ms, paid by the agent's first call; plain
+            # http needs none. https keeps full verification.
+            verify=not self.base_url.startswith("http://"),
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_keepalive_connections=8, max_connections=16),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _send(self, method: str, path: str, body: Any = None) -> httpx.Response | Unavailable:
+        try:
+            content = None if body is None else dumps(body)
+            return self._client.request(method, path, content=content)
+        except httpx.HTTPError as error:
+            return Unavailable(f"{type(error).__name__}: {error}")
+
+    def _write(self, method: str, path: str, body: Any) -> Outcome:
+        response = self._send(method, path, body)
+        return response if isinstance(response, Unavailable) else classify(response)
+
+    def create(self, record: RunRecord) -> Outcome:
+        return self._write("POST", "/api/v1/runs", record_to_wire(record))
+
+    def patch(self, record: RunRecord, fields: tuple[str, ...]) -> Outcome:
+        return self._write("PATCH", f"/api/v1/runs/{record.event_id}", patch_body(record, fields))
+
+    def associate_commit(self, event_id: str, commit: CommitDetails) -> Outcome:
+        body = {
+            "commit_hash": commit.commit_hash,
+            "commit_source": commit.commit_source,
+            "commit_author": commit.commit_author,
+            "commit_timestamp": commit.commit_timestamp,
+        }
+        return self._write("POST", f"/api/v1/runs/{event_id}/associate-commit", body)
+
+    def create_batch(self, records: list[RunRecord]) -> BatchResult | Outcome:
+        """Create many runs in one request; per-item results, or the outcome of the request."""
+        response = self._send("POST", "/api/v1/runs/batch", [record_to_wire(r) for r in records])
+        if isinstance(response, Unavailable):
+            return response
+        if response.status_code != 200:
+            return classify(response)
+        try:
+            results = sorted(orjson.loads(response.content)["results"], key=lambda item: item["index"])
+            return BatchResult(
+                tuple(item["status"] for item in results),
+                tuple(item.get("reason") for item in results),
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+            return Unavailable(f"unreadable batch reply: {error}")
+
+    def _read(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        try:
+            response = self._client.get(path, params=params)
+        except httpx.HTTPError as error:
+            return Unavailable(f"{type(error).__name__}: {error}")
+        if response.status_code != 200:
+            return classify(response)
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError as error:
+            return Unavailable(f"unreadable reply: {error}")
+
+    def find_runs(self, run_id: str) -> list[dict[str, Any]] | Outcome:
+        """Stored rows with this run id, newest first."""
+        return self._read("/api/v1/runs", {"run_id": run_id, "limit": 10})  # type: ignore[no-any-return]
+
+    def metrics(self) -> dict[str, Any] | Outcome:
+        return self._read("/metrics")  # type: ignore[no-any-return]
+
+    def health(self) -> dict[str, Any] | Outcome:
+        return self._read("/health")  # type: ignore[no-any-return]

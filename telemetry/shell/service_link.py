@@ -1,0 +1,81 @@
+"""The client's link to the service: one lazily built `ServiceApi` (keep-alive httpx client,
+short timeouts, bearer token) per process, guarded by the circuit breaker, with the
+background probe that closes the breaker again once the service answers."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from telemetry.shell.breaker import CircuitBreaker
+from telemetry.shell.config import TelemetryConfig
+from telemetry.shell.self_metrics import LOGGER, SelfMetrics
+from telemetry.shell.service_api import ServiceApi, Unavailable
+
+
+class ServiceLink:
+    """Whether to talk to the service now, and the `ServiceApi` to talk with."""
+
+    def __init__(self, config: TelemetryConfig, metrics: SelfMetrics) -> None:
+        self._config = config
+        self._metrics = metrics
+        self.breaker = CircuitBreaker(config.breaker_cooldown_s)
+        self._api: ServiceApi | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    @property
+    def api(self) -> ServiceApi:
+        api = self._api
+        if api is not None and self._pid == os.getpid():
+            return api
+        with self._lock:
+            if self._api is None or self._pid != os.getpid():
+                self._api = ServiceApi(
+                    self._config.api_url,
+                    self._config.api_token,
+                    connect_timeout=self._config.connect_timeout_s,
+                    read_timeout=self._config.read_timeout_s,
+                )
+                self._pid = os.getpid()
+            return self._api
+
+    def admit(self) -> bool:
+        """True if a request may go to the service now; False means: take the fallback."""
+        verdict = self.breaker.admit()
+        if verdict == "send":
+            return True
+        self._metrics.increment("breaker.short_circuited")
+        if verdict == "probe":
+            threading.Thread(target=self._probe, name="telemetry-probe", daemon=True).start()
+        return False
+
+    def settle(self, outcome: object) -> None:
+        """Tell the breaker whether the service answered (any HTTP answer but 408/429/5xx)."""
+        reached = not isinstance(outcome, Unavailable)
+        if self.breaker.record(reached):
+            self._metrics.increment("breaker.opened")
+            reason = outcome.reason if isinstance(outcome, Unavailable) else "unavailable"
+            self._metrics.swallowed("service", f"{reason}; buffering until it answers again")
+
+    def _probe(self) -> None:
+        try:
+            outcome = self.api.health()
+        except Exception as error:
+            outcome = Unavailable(f"probe failed: {error!r}")
+        reached = not isinstance(outcome, Unavailable)
+        self.breaker.record(reached)
+        self._metrics.increment("breaker.probe_ok" if reached else "breaker.probe_failed")
+        if reached:
+            LOGGER.info("telemetry: service at %s answers again", self._config.api_url)
+
+    def after_fork(self) -> None:
+        """The child builds its own connections; the parent's sockets stay the parent's."""
+        self._api = None
+        self._lock = threading.Lock()
+        self.breaker.reset_after_fork()
+
+    def close(self) -> None:
+        api, self._api = self._api, None
+        if api is not None and self._pid == os.getpid():
+            api.close()

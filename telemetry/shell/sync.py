@@ -1,0 +1,253 @@
+"""The sync worker: drains the buffer directory into the service, oldest first, and deletes
+an entry only after the service acknowledged it. Several workers (threads or processes) may
+share one directory, because each entry is claimed by an atomic rename before delivery.
+
+Rules of a pass, taken window by window (`window` files, oldest first by name):
+- The entries of one run in a window are folded into one create of the run's merged record
+  (its create, overlaid with the fields each update names) and sent through the batch
+  endpoint: `created` acknowledges them all; `duplicate` acknowledges the creates and sends
+  the updates by PATCH; an item error sends each entry on its own.
+- An update is a PATCH; a 404 turns it into a create of the entry's full record
+  (`telemetry.shell.sync_send`).
+- Refused (4xx) -> `rejected/`; unreadable -> `corrupt/`; both counted, never retried.
+- Unavailable, or not authorized -> the pass stops and every claimed entry is given back.
+- A directory that cannot be written is read in place: each entry is sent once per worker.
+Any order or repetition of deliveries converges, since creates never overwrite and a PATCH
+never moves a terminal run back to `running` (the service's convergence rule)."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import attrs
+
+from telemetry.shell.buffer import BufferDirectory
+from telemetry.shell.self_metrics import SelfMetrics
+from telemetry.shell.service_api import ServiceApi
+from telemetry.shell.sync_pass import Claimed, SyncPass, carry_recent_starts
+from telemetry.shell.sync_send import Sender
+
+Progress = Callable[[int, int], None]
+"""Called as `progress(done, total)` while a pass runs."""
+
+
+@attrs.frozen
+class SyncReport:
+    """What one pass did. `delivered` and `duplicates` are acknowledged entries (removed
+    from the buffer); `duplicates` are creates the service already held. `remaining` is
+    what the buffer still holds after the pass."""
+
+    delivered: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    rejected: int = 0
+    remaining: int = 0
+    errors: tuple[str, ...] = ()
+    service_unavailable: bool = False
+
+
+def backoff_delay(failures: int, base_s: float, cap_s: float, rng: random.Random) -> float:
+    """Exponential backoff with jitter: a random wait in [d/2, d], d = min(cap, base * 2**(n-1)),
+    so workers that saw the same outage do not come back in step."""
+    ceiling = min(cap_s, base_s * 2 ** min(max(failures - 1, 0), 32))
+    return rng.uniform(ceiling / 2, ceiling)
+
+
+class SyncWorker:
+    """Delivers a buffer directory to the service: one pass on demand (`run_once`), or
+    passes on a daemon thread (`start` / `stop`) that backs off while the service is down."""
+
+    def __init__(
+        self,
+        buffer: BufferDirectory,
+        api: ServiceApi,
+        *,
+        window: int = 2000,
+        batch_size: int = 500,
+        claim_timeout_s: float = 300.0,
+        backoff_base_s: float = 1.0,
+        backoff_cap_s: float = 60.0,
+        concurrency: int = 8,
+        metrics: SelfMetrics | None = None,
+    ) -> None:
+        self.buffer = buffer
+        self._sender = Sender(api, batch_size, concurrency)
+        self._window = window
+        self._claim_timeout_s = claim_timeout_s
+        self._backoff = (backoff_base_s, backoff_cap_s)
+        self._rng = random.Random()
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._owns_metrics = metrics is None
+        self.metrics = metrics or SelfMetrics()
+        self._settled: set[str] = set()
+
+    # -- one pass -------------------------------------------------------------------------
+
+    def run_once(self, progress: Progress | None = None) -> SyncReport:
+        """Deliver what the buffer holds now, oldest first; never raises for service or
+        file trouble (it is counted and reported)."""
+        return self._run_pass(progress, threading.Event())
+
+    def _run_pass(self, progress: Progress | None, stop: threading.Event) -> SyncReport:
+        run = SyncPass(self.buffer, self._note, stop, self._settled)
+        try:
+            self.buffer.return_stale_claims(self._claim_timeout_s)
+        except OSError as error:
+            run.note("stale claims", f"cannot give back stale claims: {error}")
+        try:
+            names = self.buffer.pending_names()
+        except OSError as error:
+            run.note("cannot list buffer", str(error))
+            return self._report(run)
+        if progress is not None:
+            progress(0, len(names))
+        windows = [names[start : start + self._window] for start in range(0, len(names), self._window)]
+        self._deliver_windows(windows, run, lambda: progress(run.done, len(names)) if progress else None)
+        run.release_all()
+        return self._report(run)
+
+    def _deliver_windows(self, windows: list[list[str]], run: SyncPass, advanced: Callable[[], None]) -> None:
+        """Deliver window after window until done or the pass must stop. The next window
+        is claimed and read while this one is on the wire, so file and service work overlap."""
+        with ThreadPoolExecutor(1, thread_name_prefix="telemetry-sync-claim") as claimer:
+            upcoming = claimer.submit(run.claim_all, windows[0]) if windows else None
+            for index in range(len(windows)):
+                assert upcoming is not None
+                claimed = upcoming.result()
+                last = index + 1 == len(windows) or run.stop.is_set()
+                upcoming = None if last else claimer.submit(run.claim_all, windows[index + 1])
+                if run.stop.is_set() or not self._deliver_window(claimed, run, last):
+                    return
+                advanced()
+
+    def _report(self, run: SyncPass) -> SyncReport:
+        tally = run.tally
+        for name, count in tally.items():
+            self.metrics.increment(f"sync.{name}", count)
+        return SyncReport(
+            delivered=tally["delivered"],
+            duplicates=tally["duplicates"],
+            quarantined=tally["quarantined"],
+            rejected=tally["rejected"],
+            remaining=self._remaining(),
+            errors=tuple(run.errors.values()),
+            service_unavailable=run.unavailable,
+        )
+
+    def _remaining(self) -> int:
+        try:
+            return len(self.buffer.pending_names())
+        except OSError:
+            return 0  # reported by the pass as "cannot list buffer"
+
+    def _deliver_window(self, claimed: list[Claimed], run: SyncPass, last: bool) -> bool:
+        """False when the pass must stop (service unavailable, not authorized, stop)."""
+        groups: dict[str, list[Claimed]] = {}
+        for item in run.carried + claimed:
+            groups.setdefault(item.entry.record.event_id, []).append(item)
+        run.carried = [] if last else carry_recent_starts(groups, claimed[-max(1, self._window // 10) :])
+        return self._sender.deliver(list(groups.values()), run)
+
+    def _note(self, kind: str, detail: str) -> None:
+        self.metrics.swallowed("sync." + kind.replace(" ", "_"), detail)
+
+    # -- background thread ---------------------------------------------------------------
+
+    def start(self, interval_s: float) -> None:
+        """Run passes every `interval_s` on a daemon thread (no-op if it runs already). After
+        a fork the child starts its own thread: the parent's does not exist there."""
+        if self._pid != os.getpid():
+            self.after_fork()
+        elif self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop = threading.Event()
+            self._thread = threading.Thread(
+                target=self._loop, args=(interval_s, self._stop), name="telemetry-sync", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, timeout_s: float) -> bool:
+        """Ask the thread to stop and wait up to `timeout_s`; True if it has stopped. An
+        entry claimed when the process exits is given back by the next pass of any worker."""
+        self._stop.set()
+        thread = self._thread
+        if thread is None or self._pid != os.getpid():
+            return True
+        thread.join(timeout_s)
+        return not thread.is_alive()
+
+    def after_fork(self) -> None:
+        """In a forked child: forget the parent's thread and locks (the pid check in
+        `start` does this too, for a fork without the at-fork hook)."""
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._thread = None
+        self._stop = threading.Event()
+        if self._owns_metrics:
+            self.metrics.reset_after_fork()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and self._pid == os.getpid()
+
+    def _loop(self, interval_s: float, stop: threading.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                unavailable = self._run_pass(None, stop).service_unavailable
+            except Exception as error:  # a bug must not kill the thread: count, log once
+                self._note("sync pass failed", f"{type(error).__name__}: {error}")
+                unavailable = True
+            failures = failures + 1 if unavailable else 0
+            delay = backoff_delay(failures, *self._backoff, self._rng) if failures else interval_s
+            stop.wait(delay)
+
+
+class BackgroundSync:
+    """The sync thread as one of the client's lifecycle workers: started lazily with the
+    others, stopped within the exit budget, rebuilt in a forked child (with the child's
+    own `ServiceApi` from `make_worker`). `interval_s <= 0` turns it off. Entries a pass
+    holds when the process ends stay in `.claims/`, and the next pass of any worker gives
+    them back (their claimant's pid is gone)."""
+
+    def __init__(self, make_worker: Callable[[], SyncWorker], interval_s: float, metrics: SelfMetrics) -> None:
+        self._make_worker = make_worker
+        self._interval_s = interval_s
+        self._metrics = metrics
+        self._worker: SyncWorker | None = None
+        self._pid = 0
+        self._off = False
+
+    def ensure_started(self) -> None:
+        """Cheap when running; never raises into the agent (a failure turns sync off for
+        this process, counted and logged once)."""
+        if self._interval_s <= 0 or self._off:
+            return
+        try:
+            if self._worker is None or self._pid != os.getpid():
+                self._worker, self._pid = self._make_worker(), os.getpid()
+            self._worker.start(self._interval_s)
+        except Exception as error:
+            self._off = True
+            self._metrics.swallowed("sync.start", error)
+
+    def drain(self, deadline: float) -> None:
+        """Stop between two requests; what is still buffered stays on disk for later."""
+        self._off = True
+        if self._worker is not None and self._pid == os.getpid():
+            self._worker.stop(max(0.0, deadline - time.monotonic()))
+
+    def after_fork(self) -> None:
+        self._worker = None
+        self._off = False

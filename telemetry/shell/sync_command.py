@@ -1,0 +1,104 @@
+"""`telemetry sync`: drain a buffer directory into the service from the command line, with a
+progress bar and a final summary. Exit code 0 when the buffer is empty afterwards, 1 when
+entries remain (service down, not authorized, or the buffer directory cannot be written)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+
+import attrs
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from telemetry.shell.buffer import BufferDirectory
+from telemetry.shell.config import TelemetryConfig
+from telemetry.shell.service_api import ServiceApi
+from telemetry.shell.sync import SyncReport, SyncWorker, backoff_delay
+
+_COUNTS = ("delivered", "duplicates", "quarantined", "rejected", "remaining")
+
+
+def _combined(total: SyncReport, report: SyncReport) -> SyncReport:
+    """Counts add up over passes; `remaining` and availability are the last pass's."""
+    errors = total.errors + tuple(e for e in report.errors if e not in total.errors)
+    return attrs.evolve(
+        report,
+        delivered=total.delivered + report.delivered,
+        duplicates=total.duplicates + report.duplicates,
+        quarantined=total.quarantined + report.quarantined,
+        rejected=total.rejected + report.rejected,
+        errors=errors,
+    )
+
+
+def _summary(report: SyncReport) -> Table:
+    table = Table(title="telemetry sync")
+    table.add_column("entries")
+    table.add_column("count", justify="right")
+    for name in _COUNTS:
+        table.add_row(name, str(getattr(report, name)))
+    return table
+
+
+def _drain(worker: SyncWorker, loop: bool, max_seconds: float | None, console: Console) -> SyncReport:
+    """One pass, or (`loop`) passes until the buffer is empty, backing off while the service
+    is down; a pass that neither delivered nor met an outage ends the loop (retrying a read-only
+    directory or a wrong token cannot help)."""
+    total = SyncReport()
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    failures = 0
+    rng = random.Random()
+    with Progress(
+        TextColumn("syncing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task("sync", total=None)
+        while True:
+            report = worker.run_once(lambda done, all_: bar.update(task, completed=done, total=all_))
+            total = _combined(total, report)
+            progressed = report.delivered + report.duplicates + report.quarantined + report.rejected > 0
+            if not loop or report.remaining == 0 or not (report.service_unavailable or progressed):
+                return total
+            failures = failures + 1 if report.service_unavailable else 0
+            delay = backoff_delay(failures, 0.5, 30.0, rng) if failures else 0.0
+            if deadline is not None and time.monotonic() + delay > deadline:
+                return total
+            time.sleep(delay)
+
+
+@click.command("sync")
+@click.option("--buffer-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Buffer directory [default: $TELEMETRY_BUFFER_DIR or $TELEMETRY_BASE_DIR/buffer].")
+@click.option("--api-url", default=None, help="Service URL [default: $TELEMETRY_API_URL].")
+@click.option("--token", default=None, help="Bearer token [default: $TELEMETRY_API_TOKEN].")
+@click.option("--once/--loop", default=True,
+              help="One pass (default), or passes until the buffer is empty, backing off while the service is down.")
+@click.option("--max-seconds", type=float, default=None, help="With --loop: give up after this long.")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="HTTP read timeout in seconds.")
+def sync(
+    buffer_dir: Path | None,
+    api_url: str | None,
+    token: str | None,
+    once: bool,
+    max_seconds: float | None,
+    timeout: float,
+) -> None:
+    """Deliver buffered runs to the service; exit 1 if entries remain."""
+    # Errors are listed after the summary; the once-per-kind log lines would repeat them.
+    logging.getLogger("telemetry").addHandler(logging.NullHandler())
+    config = TelemetryConfig.from_env()
+    api = ServiceApi(api_url or config.api_url, token or config.api_token, read_timeout=timeout)
+    worker = SyncWorker(BufferDirectory(buffer_dir or config.buffer_dir), api)
+    stderr = Console(stderr=True)
+    try:
+        report = _drain(worker, not once, max_seconds, stderr)
+    finally:
+        api.close()
+    Console().print(_summary(report))
+    for error in report.errors:
+        stderr.print(f"warning: {error}", markup=False, highlight=False, soft_wrap=True)
+    raise SystemExit(0 if report.remaining == 0 else 1)

@@ -1,0 +1,127 @@
+"""Background threads and their lifecycle: none at import, each started lazily on first
+use, daemon, forgotten and restarted in a forked child, and drained at interpreter exit
+within a budget (what is still undelivered then is on disk, never dropped silently).
+
+A background worker is anything with `ensure_started`, `drain` and `after_fork`; the
+client adds each one to its `Lifecycle` in one line."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Protocol
+
+EXIT_TEARDOWN_RESERVE_S = 0.25
+
+
+class Worker(Protocol):
+    """A background worker the lifecycle starts, drains and resets."""
+
+    def ensure_started(self) -> None:
+        """Start the worker's thread unless it runs in this process already (cheap)."""
+
+    def drain(self, deadline: float) -> None:
+        """Finish or save pending work before `deadline` (time.monotonic), then stop."""
+
+    def after_fork(self) -> None:
+        """In a forked child: forget the parent's threads, locks and queued work."""
+
+
+class LazyThread:
+    """One daemon thread running `target`, started on first `ensure_started()` in each
+    process (a pid check notices a fork even without the at-fork hook)."""
+
+    def __init__(self, name: str, target: Callable[[], None]) -> None:
+        self._name = name
+        self._target = target
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def ensure_started(self) -> None:
+        if self._thread is not None and self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid():
+                thread = threading.Thread(target=self._target, name=self._name, daemon=True)
+                thread.start()
+                self._thread, self._pid = thread, os.getpid()
+
+    def join(self, deadline: float) -> bool:
+        """Wait for the thread to end, until `deadline`; True if it ended (or never ran)."""
+        thread = self._thread
+        if thread is None or self._pid != os.getpid() or thread is threading.current_thread():
+            return True
+        thread.join(max(0.0, deadline - time.monotonic()))
+        return not thread.is_alive()
+
+    def after_fork(self) -> None:
+        self._thread = None
+        self._lock = threading.Lock()
+
+
+class Lifecycle:
+    """The client's background workers: started together on first use, reset in a forked
+    child, drained in order at `close()` or interpreter exit within `exit_budget_s`."""
+
+    def __init__(self, exit_budget_s: float) -> None:
+        self._exit_budget_s = exit_budget_s
+        self._workers: list[Worker] = []
+        self._fork_hooks: list[Callable[[], None]] = []
+        self._closed = False
+        # A strong reference on purpose: lines queued by a client the agent dropped are
+        # still written at exit. The fork hook must not keep the lifecycle alive.
+        atexit.register(self.at_exit)
+        os.register_at_fork(after_in_child=weak_callback(self.after_fork))
+
+    def add(self, worker: Worker) -> None:
+        self._workers.append(worker)
+
+    def on_fork(self, reset: Callable[[], None]) -> None:
+        """Also run `reset` in a forked child (for parts that hold locks or sockets)."""
+        self._fork_hooks.append(reset)
+
+    def ensure_started(self) -> None:
+        for worker in self._workers:
+            worker.ensure_started()
+
+    def shutdown(self, budget_s: float | None = None) -> None:
+        """Drain every worker, sharing one deadline; the first ones (files) come first."""
+        deadline = time.monotonic() + (self._exit_budget_s if budget_s is None else budget_s)
+        for worker in self._workers:
+            worker.drain(deadline)
+
+    def close(self, budget_s: float | None = None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.at_exit)
+        self.shutdown(budget_s)
+
+    def at_exit(self) -> None:
+        # The budget bounds the whole exit: stop draining a little early, so the
+        # interpreter's own teardown fits in it too.
+        self.close(max(0.0, self._exit_budget_s - EXIT_TEARDOWN_RESERVE_S))
+
+    def after_fork(self) -> None:
+        for reset in self._fork_hooks:
+            reset()
+        for worker in self._workers:
+            worker.after_fork()
+
+
+def weak_callback(method: Callable[[], None]) -> Callable[[], None]:
+    """A callable that runs the bound `method` while its object lives, and does nothing once
+    it is gone: hooks that must not keep their object alive."""
+    reference = weakref.WeakMethod(method)
+
+    def call() -> None:
+        alive = reference()
+        if alive is not None:
+            alive()
+
+    return call

@@ -1,0 +1,1 @@
+"""Chaos tests: real agent processes, a service killed with SIGKILL, agents killed with SIGKILL."""

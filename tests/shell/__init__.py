@@ -1,0 +1,1 @@
+"""Tests of the public client and the imperative shell, against real servers on loopback."""

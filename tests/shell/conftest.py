@@ -1,0 +1,41 @@
+"""Fixtures of the client's tests: clients built on the test's own directory with short
+timeouts, closed after the test.
+
+Nothing from `telemetry` is imported at module level: pytest loads this file before
+typeguard installs its import hook, and a package imported earlier goes unchecked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.service import ServiceProcess
+
+
+@pytest.fixture
+def make_client(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Build clients on `tmp_path/base` (override any config field); closed after the test."""
+    from telemetry import TelemetryClient
+    from tests.shell.helpers import fast_config
+
+    clients: list[TelemetryClient] = []
+
+    def make(api_url: str, **overrides: Any) -> TelemetryClient:
+        client = TelemetryClient(fast_config(api_url, **{"base_dir": tmp_path / "base", **overrides}))
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def shared_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """One real service for every client test that only adds rows under its own run ids."""
+    service = ServiceProcess(tmp_path_factory.mktemp("shared-service") / "telemetry.sqlite").start()
+    yield service
+    service.stop()

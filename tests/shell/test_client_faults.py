@@ -1,0 +1,218 @@
+"""Each failure made to happen for real: the service refused (closed port), hung (accepts,
+never answers), answering 500/429/422, the NDJSON or buffer directory unwritable, the disk
+full. The agent never sees an exception, and nothing already accepted is lost."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from telemetry import TelemetryClient
+from tests.shell.helpers import ClientFactory, buffer_entries, eventually, ndjson_lines, stored_runs
+from tests.support.receiver import HANG, HungPort, Receiver, Reply, closed_port_url
+from tests.support.service import ServiceProcess
+
+
+def run_three(client: TelemetryClient) -> list[str]:
+    """Three runs started, evented and ended; their ids."""
+    run_ids = []
+    for number in range(3):
+        run_id = client.start_run("agent", "job", items_discovered=number)
+        client.log_event(run_id, "step", {"n": number})
+        client.end_run(run_id, items_succeeded=number)
+        run_ids.append(run_id)
+    client.flush()
+    return run_ids
+
+
+def assert_all_buffered(buffer_dir: Path, run_ids: list[str]) -> None:
+    entries = buffer_entries(buffer_dir)
+    assert [(e.operation, e.record.run_id) for e in entries] == [
+        (operation, run_id) for run_id in run_ids for operation in ("create", "update")
+    ]
+    ends = [e for e in entries if e.operation == "update"]
+    assert all(e.record.status == "success" and "status" in e.fields for e in ends)
+    assert [e.record.items_succeeded for e in ends] == [0, 1, 2]
+
+
+def test_refused_service_buffers_every_start_and_end(make_client: ClientFactory, tmp_path: Path) -> None:
+    client = make_client(closed_port_url())
+    run_ids = run_three(client)
+    assert_all_buffered(tmp_path / "base" / "buffer", run_ids)
+    metrics = client.self_metrics()
+    assert metrics["breaker.opened"] == 1 and metrics["delivery.fallback.unavailable"] == 1
+    assert metrics["delivery.fallback.breaker_open"] == 5
+    assert len(ndjson_lines(tmp_path / "base" / "ndjson")) == 9
+
+
+def test_commits_are_buffered_while_the_service_is_down(make_client: ClientFactory, tmp_path: Path) -> None:
+    client = make_client(closed_port_url())
+    run_id = client.start_run("agent", "job")
+    client.end_run(run_id)
+    assert client.associate_commit(run_id, "abcdef1", "ci") == (True, f"Commit abcdef1 associated with run {run_id}")
+    commit = buffer_entries(tmp_path / "base" / "buffer")[-1]
+    assert commit.operation == "update" and commit.record.git_commit_hash == "abcdef1"
+    assert set(commit.fields) == {"git_commit_hash", "git_commit_source", "git_commit_author", "git_commit_timestamp"}
+    assert commit.record.status == "success"  # the full record rides along, for a 404 -> create
+    ok, message = client.associate_commit("held-elsewhere", "abcdef1", "ci")
+    assert not ok and "unavailable" in message
+
+
+def test_hung_service_costs_one_timeout_then_goes_straight_to_the_buffer(make_client: ClientFactory, tmp_path: Path) -> None:
+    with HungPort() as hung:
+        client = make_client(hung.url, breaker_cooldown_s=60.0)
+        run_ids = run_three(client)
+    assert_all_buffered(tmp_path / "base" / "buffer", run_ids)
+    metrics = client.self_metrics()
+    # Only the first delivery waited for the service; the other five never touched it.
+    assert metrics["delivery.fallback.unavailable"] == 1 and metrics["breaker.short_circuited"] == 5
+
+
+def test_hung_http_server_is_detected_by_the_read_timeout(make_client: ClientFactory, tmp_path: Path) -> None:
+    with Receiver(HANG) as receiver:
+        client = make_client(receiver.url, breaker_cooldown_s=60.0)
+        run_ids = run_three(client)
+        assert len(receiver.requests) == 1
+    assert_all_buffered(tmp_path / "base" / "buffer", run_ids)
+
+
+@pytest.mark.parametrize("reply", [Reply(500, {"detail": "boom"}), Reply(503), Reply(429, {}, {"Retry-After": "30"})])
+def test_server_errors_and_throttling_are_buffered(reply: Reply, make_client: ClientFactory, tmp_path: Path) -> None:
+    with Receiver(reply) as receiver:
+        client = make_client(receiver.url, breaker_cooldown_s=60.0)
+        run_ids = run_three(client)
+    assert_all_buffered(tmp_path / "base" / "buffer", run_ids)
+    assert client.self_metrics()["breaker.opened"] == 1
+
+
+def test_a_refused_record_goes_to_rejected_with_the_reason(make_client: ClientFactory, tmp_path: Path) -> None:
+    with Receiver(Reply(422, {"detail": "agent_name: too odd"})) as receiver:
+        client = make_client(receiver.url)
+        run_id = client.start_run("agent", "job")
+    rejected = tmp_path / "base" / "buffer" / "rejected"
+    [entry] = buffer_entries(rejected)
+    assert entry.operation == "create" and entry.record.run_id == run_id
+    reason = next(rejected.glob("*.reason.txt")).read_text()
+    assert "HTTP 422" in reason and "too odd" in reason
+    assert buffer_entries(tmp_path / "base" / "buffer") == []
+    assert client.self_metrics()["buffer.rejected"] == 1
+    assert client.self_metrics()["errors.delivery.refused"] == 1
+
+
+def test_the_breaker_closes_again_once_a_probe_reaches_the_service(make_client: ClientFactory) -> None:
+    with Receiver(Reply(201)) as receiver:
+        receiver.script(HANG)
+        client = make_client(receiver.url, breaker_cooldown_s=0.2)
+        client.start_run("agent", "first")  # hangs, times out, opens the breaker
+
+        def probed() -> int:
+            client.start_run("agent", "while-open")  # after the cooldown: starts the probe
+            return client.self_metrics().get("breaker.probe_ok", 0)
+
+        assert eventually(probed)
+        client.start_run("agent", "after")
+        requests = receiver.requests
+    assert any(r.path == "/health" for r in requests)
+    assert [r.json()["job_type"] for r in requests if r.method == "POST"][-1] == "after"
+
+
+def not_a_directory(tmp_path: Path) -> Path:
+    """A path no one can create a directory at, root included: its parent is a file."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("I am a file")
+    return blocker / "dir"
+
+
+def test_unwritable_ndjson_dir_loses_only_the_backup(
+    shared_service: ServiceProcess, make_client: ClientFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client(shared_service.url, ndjson_dir=not_a_directory(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="telemetry"):
+        run_ids = run_three(client)
+    for run_id in run_ids:
+        assert stored_runs(shared_service.url, run_id)[0]["status"] == "success"
+    metrics = client.self_metrics()
+    assert metrics["ndjson.lines_lost"] == 9 and metrics["errors.ndjson.write"] >= 1
+    assert caplog.text.count("ndjson.write failed") == 1  # logged once, however often it fails
+
+
+def test_unwritable_buffer_dir_with_service_down_keeps_the_ndjson_backup(make_client: ClientFactory, tmp_path: Path) -> None:
+    client = make_client(closed_port_url(), buffer_dir=not_a_directory(tmp_path))
+    run_ids = run_three(client)
+    lines = ndjson_lines(tmp_path / "base" / "ndjson")
+    assert [line["record"]["run_id"] for line in lines if line["kind"] == "run_end"] == run_ids
+    metrics = client.self_metrics()
+    assert metrics["errors.AppendBuffer.NotADirectoryError"] == 6
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs: a real disk-full. Needs root with mount rights."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()}); the ENOSPC test covers it")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_disk_full_never_raises_and_keeps_what_was_written(tiny_disk: Path, make_client: ClientFactory) -> None:
+    client = make_client(closed_port_url(), base_dir=tiny_disk, ndjson_flush_interval_s=0.0)
+    started = [client.start_run("agent", "job", input_summary="x" * 500) for _ in range(120)]
+    client.flush()
+    entries = buffer_entries(tiny_disk / "buffer")
+    metrics = client.self_metrics()
+    # Every file that exists is whole; the ones that did not fit were counted, not torn.
+    assert len(entries) == metrics["buffer.appended"] and len(entries) < len(started)
+    assert metrics["errors.AppendBuffer.OSError"] == len(started) - len(entries)
+    assert [e.record.run_id for e in entries] == started[: len(entries)]
+    assert not list((tiny_disk / "buffer").glob(".*.tmp"))
+    raw = [line for path in (tiny_disk / "ndjson").glob("*.ndjson") for line in path.read_bytes().splitlines()]
+    whole = [line for line in raw if parses(line)]
+    assert len(whole) == metrics["ndjson.lines_written"] and len(raw) - len(whole) <= 1
+    assert metrics["ndjson.lines_written"] + metrics["ndjson.lines_lost"] == len(started)
+    assert metrics["ndjson.lines_lost"] > 0 and metrics["errors.ndjson.write"] > 0
+
+
+def parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def test_a_short_write_leaves_one_unreadable_fragment_and_no_glued_lines(
+    make_client: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC injected at the OS boundary: `os.write` writes half a batch, then fails."""
+    client = make_client(closed_port_url(), ndjson_queue_lines=0)
+    real_write = os.write
+    calls = {"n": 0}
+
+    def failing_write(fd: int, data: bytes) -> int:
+        if not os.readlink(f"/proc/self/fd/{fd}").endswith(".ndjson"):
+            return real_write(fd, data)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            return real_write(fd, data[: len(data) // 2])
+        if calls["n"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", failing_write)
+    for number in range(5):
+        client.log_event("run", "step", {"n": number})
+    monkeypatch.undo()
+    raw = next((tmp_path / "base" / "ndjson").glob("*.ndjson")).read_bytes().splitlines()
+    assert [json.loads(line)["event"]["payload"]["n"] for line in raw if parses(line)] == [0, 3, 4]
+    assert len(raw) == 4  # three whole lines and the fragment of the second, on its own line
+    assert client.self_metrics()["ndjson.lines_lost"] == 2

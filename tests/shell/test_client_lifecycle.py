@@ -1,0 +1,157 @@
+"""Threads and process lifecycle, each in a fresh interpreter: no thread at import, lazy
+start, interpreter exit (normal, by exception, with a hung service), kill -9 after
+flush(), a real SIGINT inside track_run, and fork."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+from tests.shell.helpers import buffer_entries, ndjson_lines, python_process, run_python
+from tests.support.receiver import HANG, HungPort, Receiver, closed_port_url
+
+PRELUDE = """
+import json, os, sys, threading, time
+from telemetry import TelemetryClient, TelemetryConfig
+def make(base, url, **extra):
+    settings = dict(connect_timeout_s=0.3, read_timeout_s=0.5, breaker_cooldown_s=60.0, sync_interval_s=0.0)
+    settings.update(extra)
+    return TelemetryClient(TelemetryConfig(api_url=url, base_dir=base, **settings))
+"""
+
+
+def script(body: str, **values: object) -> str:
+    assignments = "".join(f"{name} = {value!r}\n" for name, value in values.items())
+    return PRELUDE + assignments + body
+
+
+def test_no_thread_at_import_and_threads_start_lazily(tmp_path: Path) -> None:
+    done = run_python(script(
+        """
+import telemetry.shell.client
+assert threading.active_count() == 1, threading.enumerate()
+client = make(base, url, sync_interval_s=30.0)
+assert threading.active_count() == 1, threading.enumerate()
+client.log_event("run", "step")
+after_event = sorted(t.name for t in threading.enumerate() if t.daemon)
+client.start_run("agent", "job")
+after_start = sorted(t.name for t in threading.enumerate() if t.daemon)
+print(json.dumps([after_event, after_start]))
+""",
+        base=str(tmp_path), url=closed_port_url(),
+    ))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    after_event, after_start = json.loads(done.stdout)
+    assert after_event == ["telemetry-ndjson"]
+    assert after_start == ["telemetry-heartbeat", "telemetry-ndjson", "telemetry-sync"]
+
+
+def test_exit_with_a_hung_service_leaves_every_record_on_disk(tmp_path: Path) -> None:
+    with HungPort() as hung, Receiver(HANG) as export:
+        done = run_python(script(
+            """
+import atexit
+atexit.register(lambda: print(json.dumps(client.self_metrics())))
+client = make(base, url, export_url=export, exit_budget_s=0.5)
+for number in range(10):
+    run_id = client.start_run("agent", "job", run_id=f"hung-{number}")
+    client.log_event(run_id, "step", {"n": number})
+    client.end_run(run_id)
+""",
+            base=str(tmp_path), url=hung.url, export=export.url,
+        ), timeout=30)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    entries = buffer_entries(tmp_path / "buffer")
+    assert sorted((e.operation, e.record.run_id) for e in entries) == sorted(
+        (operation, f"hung-{n}") for n in range(10) for operation in ("create", "update")
+    )
+    assert len(ndjson_lines(tmp_path / "ndjson")) == 30
+    metrics = json.loads(done.stdout.splitlines()[-1])
+    # The export receiver hangs: what it never took is counted as dropped at exit.
+    assert metrics["export.dropped_at_exit"] >= 1
+
+
+def test_normal_exit_and_an_uncaught_exception_write_every_queued_event(tmp_path: Path) -> None:
+    body = """
+client = make(base, url)
+for number in range(2000):
+    client.log_event("run", "step", {"n": number})
+if crash:
+    raise RuntimeError("agent crashed")
+"""
+    for crash in (False, True):
+        base = tmp_path / str(crash)
+        done = run_python(script(body, base=str(base), url=closed_port_url(), crash=crash))
+        assert (done.returncode != 0) == crash and ("agent crashed" in done.stderr) == crash
+        assert [line["event"]["payload"]["n"] for line in ndjson_lines(base / "ndjson")] == list(range(2000))
+
+
+def test_kill_9_after_flush_loses_nothing(tmp_path: Path) -> None:
+    process = python_process(script(
+        """
+client = make(base, url)
+for number in range(500):
+    client.log_event("run", "step", {"n": number})
+client.flush()
+print("flushed", flush=True)
+time.sleep(60)
+""",
+        base=str(tmp_path), url=closed_port_url(),
+    ))  # fmt: skip
+    assert process.stdout is not None and process.stdout.readline().strip() == "flushed"
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    assert len(ndjson_lines(tmp_path / "ndjson")) == 500
+
+
+def test_sigint_inside_track_run_records_cancelled_and_stops_the_agent(tmp_path: Path) -> None:
+    process = python_process(script(
+        """
+client = make(base, url)
+with client.track_run("agent", "long", run_id="interrupted"):
+    print("inside", flush=True)
+    time.sleep(60)
+print("not reached")
+""",
+        base=str(tmp_path), url=closed_port_url(),
+    ))  # fmt: skip
+    assert process.stdout is not None and process.stdout.readline().strip() == "inside"
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode != 0 and "KeyboardInterrupt" in stderr and "not reached" not in stdout
+    end = [e for e in buffer_entries(tmp_path / "buffer") if e.operation == "update"]
+    assert [(e.record.run_id, e.record.status) for e in end] == [("interrupted", "cancelled")]
+
+
+def test_a_forked_child_gets_its_own_threads_and_loses_nothing(tmp_path: Path) -> None:
+    done = run_python(script(
+        """
+client = make(base, url)
+client.log_event("parent", "before-fork")
+pid = os.fork()
+if pid == 0:
+    for number in range(200):
+        client.log_event("child", "step", {"n": number})
+    run_id = client.start_run("agent", "child-job")
+    client.end_run(run_id)
+    names = sorted(t.name for t in threading.enumerate() if t.daemon)
+    client.flush()
+    with open(os.path.join(base, "child.json"), "w") as out:
+        json.dump(names, out)
+    os._exit(0)
+for number in range(200):
+    client.log_event("parent", "step", {"n": number})
+os.waitpid(pid, 0)
+""",
+        base=str(tmp_path), url=closed_port_url(),
+    ))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = ndjson_lines(tmp_path / "ndjson")
+    events = [line["event"] for line in lines if line["kind"] == "event"]
+    assert sorted(e["payload"]["n"] for e in events if e["run_id"] == "child") == list(range(200))
+    assert sorted(e["payload"]["n"] for e in events if e["run_id"] == "parent" and e["payload"]) == list(range(200))
+    assert sum(e["event_type"] == "before-fork" for e in events) == 1  # not written twice
+    assert [e.record.job_type for e in buffer_entries(tmp_path / "buffer")] == ["child-job", "child-job"]
+    child_threads = json.loads((tmp_path / "child.json").read_text())
+    assert "telemetry-ndjson" in child_threads

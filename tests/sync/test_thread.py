@@ -1,0 +1,95 @@
+"""The background sync thread: started on demand, delivers what is buffered later, backs
+off with jitter while the service is down and resumes when it is back, survives a broken
+pass, stops when asked, and starts afresh in a forked child."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from telemetry.effects.records import BufferEntry
+from telemetry.shell.buffer import BufferDirectory
+from telemetry.shell.service_api import ServiceApi
+from telemetry.shell.sync import SyncWorker, backoff_delay
+from tests.support.service import ServiceProcess
+from tests.sync.helpers import simple_record, write_entry
+
+WAIT_S = 30.0
+
+
+def _eventually(condition: Callable[[], bool], what: str) -> None:
+    """Wait for `condition` (a generous deadline: a failure here is a hang, not a speed)."""
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.02)
+
+
+def test_the_thread_delivers_entries_buffered_after_it_started_and_stops(shared_api: ServiceApi, tmp_path: Path) -> None:
+    buffer = BufferDirectory(tmp_path)
+    worker = SyncWorker(buffer, shared_api)
+    assert not worker.running  # nothing starts before it is asked
+    worker.start(interval_s=0.05)
+    worker.start(interval_s=0.05)  # already running: no second thread
+    write_entry(tmp_path, 0, BufferEntry("create", simple_record()))
+    _eventually(lambda: buffer.pending() == [], "buffered entry delivered")
+    assert worker.metrics.count("sync.delivered") == 1
+    assert worker.stop(timeout_s=5.0) and not worker.running
+
+
+def test_the_thread_backs_off_while_the_service_is_down_and_resumes(service: ServiceProcess, tmp_path: Path) -> None:
+    service.stop()
+    buffer = BufferDirectory(tmp_path)
+    write_entry(tmp_path, 0, BufferEntry("create", simple_record()))
+    api = ServiceApi(service.url, connect_timeout=0.2)
+    worker = SyncWorker(buffer, api, backoff_base_s=0.05, backoff_cap_s=0.2)
+    worker.start(interval_s=0.05)
+    _eventually(lambda: worker.metrics.count("errors.sync.service_unavailable") >= 3, "passes retried")
+    assert len(buffer.pending()) == 1
+    service.start()
+    _eventually(lambda: buffer.pending() == [], "delivered once the service is back")
+    assert worker.stop(timeout_s=5.0)
+    api.close()
+
+
+def test_a_failing_pass_does_not_end_the_thread(shared_api: ServiceApi, tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "buffer"
+    not_a_directory.write_text("a file where the buffer directory should be")
+    worker = SyncWorker(BufferDirectory(not_a_directory), shared_api, backoff_base_s=0.01, backoff_cap_s=0.02)
+    worker.start(interval_s=0.01)
+    _eventually(lambda: worker.metrics.count("errors.sync.cannot_list_buffer") >= 3, "passes go on")
+    assert worker.running and worker.stop(timeout_s=5.0)
+
+
+def test_a_forked_child_runs_its_own_thread(shared_api: ServiceApi, tmp_path: Path) -> None:
+    buffer = BufferDirectory(tmp_path)
+    worker = SyncWorker(buffer, shared_api)
+    worker.start(interval_s=60.0)  # idle in the parent during the fork
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's thread does not exist here
+        code = 1
+        try:
+            worker.start(interval_s=0.05)
+            write_entry(tmp_path, 0, BufferEntry("create", simple_record()))
+            _eventually(lambda: buffer.pending() == [], "child delivered")
+            code = 0 if worker.stop(timeout_s=5.0) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert worker.running and worker.stop(timeout_s=5.0)
+
+
+@given(failures=st.integers(1, 200), base=st.floats(0.01, 5), cap=st.floats(0.01, 120), seed=st.integers())
+def test_backoff_grows_exponentially_with_jitter_up_to_the_cap(failures: int, base: float, cap: float, seed: int) -> None:
+    ceiling = min(cap, base * 2 ** (failures - 1))
+    delays = [backoff_delay(failures, base, cap, random.Random(seed + i)) for i in range(5)]
+    assert all(ceiling / 2 <= delay <= ceiling for delay in delays)
+    assert len(set(delays)) > 1, "no jitter"
