@@ -28,6 +28,7 @@ from telemetry.shell.ndjson import NdjsonWriter
 from telemetry.shell.self_metrics import LOGGER, SelfMetrics
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+_LOGGED_MESSAGES = 4096
 
 
 class Interpreter:
@@ -56,6 +57,7 @@ class Interpreter:
             IncrementMetric: self._increment,
             Log: self._log,
         }
+        self._logged: set[str] = set()
         missing = set(EFFECT_TYPES) - set(self._performers)
         if missing:
             raise TypeError(f"no performer for {sorted(cls.__name__ for cls in missing)}")
@@ -92,4 +94,12 @@ class Interpreter:
         self._metrics.increment(effect.name)
 
     def _log(self, effect: Log) -> None:
+        # Each distinct message is logged once (a loop logging events for an unknown run
+        # must not flood the agent's stderr); repeats are counted.
+        if effect.message in self._logged:
+            self._metrics.increment("log.repeated")
+            return
+        if len(self._logged) >= _LOGGED_MESSAGES:
+            self._logged.clear()
+        self._logged.add(effect.message)
         LOGGER.log(_LEVELS.get(effect.level, logging.WARNING), "telemetry: %s", effect.message)
