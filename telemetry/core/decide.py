@@ -110,6 +110,6 @@ def _decide_validate(state: RegistryState, command: ValidateCustomRunId) -> Deci
         case Success(_):
             return Decision(state, (True, None), ())
         case Failure(reason):
-            counters = state.counters.count_rejection(reason)
+            counters = state.counters.tally(rejection=reason)
             return Decision(attrs.evolve(state, counters=counters), (False, reason), ())
     raise AssertionError("unreachable")

@@ -74,12 +74,16 @@ def _merged(held: Any, given: Any) -> Any:
     return given
 
 
-def _accepted_value(record: RunRecord, name: str, value: Any) -> tuple[bool, Any]:
+def _held(record: RunRecord | None, name: str) -> Any:
+    return None if record is None else getattr(record, name)
+
+
+def _accepted_value(record: RunRecord | None, name: str, value: Any) -> tuple[bool, Any]:
     if name in COUNT_FIELDS:
         count = _as_count(value)
         return count is not None, count
     if name in JSON_FIELDS:
-        return True, _merged(getattr(record, name), value)
+        return True, _merged(_held(record, name), value)
     if value is None:
         return True, None
     text = _as_text(value)
@@ -87,9 +91,10 @@ def _accepted_value(record: RunRecord, name: str, value: Any) -> tuple[bool, Any
 
 
 def accepted_changes(
-    record: RunRecord, given: Mapping[str, Any], allowed: tuple[str, ...], overflow: str
+    record: RunRecord | None, given: Mapping[str, Any], allowed: tuple[str, ...], overflow: str
 ) -> tuple[dict[str, Any], tuple[Log, ...]]:
-    """The acceptable `given` fields as changes to `record`, and a warning per refusal.
+    """The acceptable `given` fields as changes to `record` (None: a run not yet built,
+    holding nothing), and a warning per refusal.
 
     Names that are not record fields are collected into the JSON field `overflow`. The
     caller applies the changes together with its own in one `attrs.evolve`, because
@@ -109,7 +114,7 @@ def accepted_changes(
             else:
                 warnings.append(Log("warning", f"field '{name}' refused value {value!r}"))
     if extra:
-        held = changes.get(overflow, getattr(record, overflow))
+        held = changes.get(overflow, _held(record, overflow))
         if held is not None and not isinstance(held, dict):
             warnings.append(Log("warning", f"{overflow} held {held!r}, not an object; replaced by {sorted(extra)}"))
         changes[overflow] = _merged(held, extra)

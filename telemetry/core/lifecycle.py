@@ -15,7 +15,8 @@ from returns.result import Failure, Success
 from telemetry.core.commands import EndRun, Heartbeat, SetMetrics, StartRun
 from telemetry.core.decision import Decision
 from telemetry.core.fields import END_FIELDS, START_FIELDS, UPDATE_FIELDS, accepted_changes
-from telemetry.core.run_ids import duplicate_run_id, generate_run_id, validate_custom_run_id
+from telemetry.core.counters import RunIdCounters
+from telemetry.core.run_ids import RejectionReason, duplicate_run_id, generate_run_id, validate_custom_run_id
 from telemetry.core.state import RegistryState
 from telemetry.core.status import UNKNOWN_STATUS_FALLBACK, terminal_status
 from telemetry.effects.records import BufferEntry, RunRecord
@@ -43,35 +44,36 @@ def _named(value: str, what: str) -> tuple[str, tuple[Log, ...]]:
     return UNKNOWN_NAME, (Log("warning", f"{what} is blank; recorded as '{UNKNOWN_NAME}'"),)
 
 
-def _choose_run_id(state: RegistryState, command: StartRun, agent_name: str) -> tuple[str, RegistryState, tuple[Log, ...]]:
+def _choose_run_id(
+    state: RegistryState, command: StartRun, agent_name: str
+) -> tuple[str, RunIdCounters, tuple[Log, ...]]:
     counters = state.counters
+    rejection: RejectionReason | None = None
     logs: tuple[Log, ...] = ()
     if command.custom_run_id is not None:
         match validate_custom_run_id(command.custom_run_id):
             case Success(custom):
-                counters = attrs.evolve(counters, custom_accepted=counters.custom_accepted + 1)
                 if custom not in state.active:
-                    return custom, attrs.evolve(state, counters=counters), ()
-                counters = attrs.evolve(counters, duplicates_detected=counters.duplicates_detected + 1)
+                    return custom, counters.tally(custom=1), ()
                 logs = (Log("error", f"Custom run_id '{custom}' is already active"),)
                 renamed = duplicate_run_id(custom, command.nonce[8:16])
-                return renamed, attrs.evolve(state, counters=counters), logs
+                return renamed, counters.tally(custom=1, duplicate=1), logs
             case Failure(reason):
-                counters = counters.count_rejection(reason)
+                rejection = reason
                 logs = (Log("warning", f"Custom run_id rejected ({reason}); using a generated run_id"),)
     run_id = generate_run_id(agent_name, command.at, command.nonce[:8])
-    if run_id in state.active:
-        counters = attrs.evolve(counters, duplicates_detected=counters.duplicates_detected + 1)
+    duplicate = run_id in state.active
+    if duplicate:
         logs += (Log("info", "Regenerating run_id to avoid duplicate"),)
         run_id = generate_run_id(agent_name, command.at, command.nonce[8:16])
-    counters = attrs.evolve(counters, generated=counters.generated + 1)
-    return run_id, attrs.evolve(state, counters=counters), logs
+    return run_id, counters.tally(generated=1, duplicate=duplicate, rejection=rejection), logs
 
 
 def decide_start(state: RegistryState, command: StartRun) -> Decision:
     agent_name, agent_logs = _named(command.agent_name, "agent_name")
     job_type, job_logs = _named(command.job_type, "job_type")
-    run_id, state, id_logs = _choose_run_id(state, command, agent_name)
+    run_id, counters, id_logs = _choose_run_id(state, command, agent_name)
+    changes, field_logs = accepted_changes(None, command.fields, START_FIELDS, "context_json")
     record = RunRecord(
         event_id=command.event_id,
         run_id=run_id,
@@ -79,10 +81,8 @@ def decide_start(state: RegistryState, command: StartRun) -> Decision:
         job_type=job_type,
         start_time=_timestamp(command.at),
         trigger_type=command.trigger_type,
+        **changes,
     )
-    changes, field_logs = accepted_changes(record, command.fields, START_FIELDS, "context_json")
-    if changes:
-        record = attrs.evolve(record, **changes)
     effects: tuple[Effect, ...] = (
         *agent_logs,
         *job_logs,
@@ -91,7 +91,8 @@ def decide_start(state: RegistryState, command: StartRun) -> Decision:
         PostRun(record, fallback=AppendBuffer(BufferEntry("create", record))),
         AppendNdjson("run_start", record),
     )
-    return Decision(attrs.evolve(state, active=state.active.set(run_id, record)), run_id, effects)
+    next_state = RegistryState(state.active.set(run_id, record), state.recent, counters, state.settings)
+    return Decision(next_state, run_id, effects)
 
 
 def _duration_ms(start_time: str, end: datetime) -> int:
@@ -138,10 +139,11 @@ def decide_end(state: RegistryState, command: EndRun) -> Decision:
         AppendNdjson("run_end", record),
         *export,
     )
-    next_state = attrs.evolve(
-        state,
-        active=state.active.delete(command.run_id),
-        recent=state.recent.remember(record, state.settings.recent_capacity),
+    next_state = RegistryState(
+        state.active.delete(command.run_id),
+        state.recent.remember(record, state.settings.recent_capacity),
+        state.counters,
+        state.settings,
     )
     return Decision(next_state, None, effects)
 
@@ -152,7 +154,8 @@ def decide_set_metrics(state: RegistryState, command: SetMetrics) -> Decision:
         return _unknown_run(state, command.run_id, "set_metrics")
     changes, logs = accepted_changes(record, command.fields, UPDATE_FIELDS, "metrics_json")
     record = attrs.evolve(record, **changes)
-    return Decision(attrs.evolve(state, active=state.active.set(command.run_id, record)), None, logs)
+    next_state = RegistryState(state.active.set(command.run_id, record), state.recent, state.counters, state.settings)
+    return Decision(next_state, None, logs)
 
 
 def decide_heartbeat(state: RegistryState, command: Heartbeat) -> Decision:
