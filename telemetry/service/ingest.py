@@ -1,16 +1,18 @@
-"""Creating runs, whoever serves the request: the body's bytes in, the status code and JSON
-reply out (or RequestValidationError, a 422). The FastAPI routes (which document these
-endpoints) and the fast lane (which serves them) both call these, so both behave the same."""
+"""Creating and updating runs, whoever serves the request: the body's bytes in, the status
+code and JSON reply out (or RequestValidationError, a 422). The FastAPI routes (which
+document these endpoints) and the fast lane (which serves them) both call these, so both
+behave the same."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import ValidationError
 
 from telemetry.service.http import invalid, parse_json, validated
 from telemetry.service.store import Row, Store
-from telemetry.service.validation import error_reason, validated_create
+from telemetry.service.validation import error_reason, validated_create, validated_patch
 
 Reply = tuple[int, Any]
 
@@ -51,3 +53,13 @@ async def create_many(store: Store, body: bytes) -> Reply:
             result["status"] = next(statuses)
     inserted = sum(1 for result in results if result["status"] == "created")
     return 200, {"inserted": inserted, "duplicates": len(rows) - inserted, "errors": errors, "results": results}
+
+
+async def update_one(store: Store, event_id: str, body: bytes) -> Reply:
+    """Apply a PATCH: 200 with the fields set (`running` never replaces a terminal status),
+    404 for an unknown run; RequestValidationError (422) naming the refused fields."""
+    changes = validated(validated_patch, parse_json(body))
+    updated = await store.update(event_id, changes, datetime.now(timezone.utc))
+    if updated is None:
+        return 404, {"detail": f"no run with event_id {event_id!r}"}
+    return 200, {"status": "updated", "event_id": event_id, "updated_fields": updated}

@@ -22,7 +22,6 @@ from telemetry.service.validation import (
     RunPatch,
     utc_timestamp,
     validated_commit,
-    validated_patch,
 )
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
@@ -102,11 +101,8 @@ async def create_runs(request: Request) -> Response:
 async def update_run(event_id: str, request: Request) -> Response:
     """Change fields of a run. `running` never replaces a terminal status (that part of the
     PATCH is ignored and not listed in `updated_fields`); terminal -> terminal is allowed."""
-    changes = validated(validated_patch, await read_json(request))
-    updated = await store_of(request).update(event_id, changes, _now())
-    if updated is None:
-        raise HTTPException(404, f"no run with event_id {event_id!r}")
-    return json_response({"status": "updated", "event_id": event_id, "updated_fields": updated})
+    status, reply = await ingest.update_one(store_of(request), event_id, await request.body())
+    return json_response(reply, status)
 
 
 def _stored_filter_status(status: str | None) -> str | None:

@@ -31,6 +31,12 @@ from telemetry.service.validation import now_timestamp
 T = TypeVar("T")
 # A larger page cache keeps the random-order index pages (event_id, run_id) in memory.
 CACHE_KIB = 65_536
+# WAL pages between automatic checkpoints (SQLite's default: 1,000). A checkpoint copies
+# each page once however often it changed since the last one; random event_id/run_id
+# inserts rewrite the same index pages commit after commit, so checkpointing 10x less
+# often raised the writer's batch rate 25% (11-12k -> 15-16k rows/s, groups of 400 rows,
+# synchronous=FULL, 2-core VM). The WAL file grows to ~40 MiB (4 KiB pages) before reset.
+WAL_AUTOCHECKPOINT_PAGES = 10_000
 
 
 class SqliteStore:
@@ -61,6 +67,7 @@ class SqliteStore:
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute(f"PRAGMA synchronous = {self._synchronous}")
         connection.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
         return connection
 
     def open_sync(self) -> None:

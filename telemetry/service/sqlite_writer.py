@@ -2,9 +2,11 @@
 commits them in groups (many requests, one transaction, one fsync). A job's result is
 delivered only after its group committed, so an acknowledged write is durable.
 
-Under sustained load a small group waits up to `COMMIT_DELAY_S` for more jobs (the
+Under concurrent load a small group waits up to `COMMIT_DELAY_S` for more jobs (the
 `commit_delay` of PostgreSQL): with a few clients each waiting for its answer, committing
-every request alone spends a whole fsync, and its CPU, on each; an idle service never waits.
+every request alone spends a whole fsync, and its CPU, on each. "Concurrent" means the
+last group had company (more than one job) and committed just now; a lone client whose
+requests come one after the other never waits, since nobody else's job would come.
 
 A job is a function of the connection. If a job fails, the group is rolled back and its
 jobs are retried one transaction each, so one failure never costs the others."""
@@ -31,7 +33,7 @@ _log = logging.getLogger("telemetry.service")
 _STOP = object()
 COMMIT_DELAY_S = 0.0003
 SMALL_GROUP = 4
-# "Sustained load": the previous commit finished less than this long ago.
+# "Concurrent load": the previous group had several jobs and committed less than this ago.
 BUSY_WINDOW_S = 0.005
 
 
@@ -69,6 +71,7 @@ class GroupWriter:
         self._accepting = False
         self._lock = threading.Lock()
         self._last_commit = 0.0
+        self._last_group_size = 0
         self.groups = 0
         self.jobs = 0
         self.errors: Counter[str] = Counter()
@@ -126,7 +129,7 @@ class GroupWriter:
         """Block for one job, then take whatever else is queued (waiting a little for more
         if the group is small and the service busy), up to the group size."""
         item = self._queue.get()
-        busy = time.monotonic() - self._last_commit < BUSY_WINDOW_S
+        busy = self._last_group_size > 1 and time.monotonic() - self._last_commit < BUSY_WINDOW_S
         group: list[_Pending] = []
         while item is not _STOP:
             group.append(cast(_Pending, item))
@@ -147,6 +150,7 @@ class GroupWriter:
             values = [pending.job(connection) for pending in group]
             connection.execute("COMMIT")
             self._last_commit = time.monotonic()
+            self._last_group_size = len(group)
         except Exception as error:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")

@@ -1,4 +1,5 @@
-"""The fast lane serves `POST /api/v1/runs` and `/batch` without FastAPI's routing; the
+"""The fast lane serves `POST /api/v1/runs`, `/batch` and `PATCH /api/v1/runs/{event_id}`
+without FastAPI's routing; the
 documented FastAPI routes must answer exactly the same. Same requests to the real service
 (fast lane) and to the application without it (in-process ASGI, its own real SQLite file)."""
 
@@ -14,17 +15,23 @@ import orjson
 from telemetry.service.app import create_app
 from telemetry.service.config import build_config
 from telemetry.service.sqlite_store import SqliteStore
-from tests.service.helpers import run_body
+from tests.service.helpers import T0, run_body, stamp
 
 _CREATED = run_body(status="completed", metrics_json={"a": [1, 2]})
-_REQUESTS: list[tuple[str, bytes]] = [
-    ("/api/v1/runs", orjson.dumps(_CREATED)),
-    ("/api/v1/runs", orjson.dumps(_CREATED)),  # duplicate
-    ("/api/v1/runs", orjson.dumps({**run_body(), "items_failed": -1, "start_time": "noon"})),
-    ("/api/v1/runs", b"{not json"),
-    ("/api/v1/runs", b"[]"),
-    ("/api/v1/runs/batch", orjson.dumps([run_body(event_id="parity-1"), {"event_id": 3}, _CREATED])),
-    ("/api/v1/runs/batch", orjson.dumps({"not": "an array"})),
+_REQUESTS: list[tuple[str, str, bytes]] = [
+    ("POST", "/api/v1/runs", orjson.dumps(_CREATED)),
+    ("POST", "/api/v1/runs", orjson.dumps(_CREATED)),  # duplicate
+    ("POST", "/api/v1/runs", orjson.dumps({**run_body(), "items_failed": -1, "start_time": "noon"})),
+    ("POST", "/api/v1/runs", b"{not json"),
+    ("POST", "/api/v1/runs", b"[]"),
+    ("POST", "/api/v1/runs/batch", orjson.dumps([run_body(event_id="parity-1"), {"event_id": 3}, _CREATED])),
+    ("POST", "/api/v1/runs/batch", orjson.dumps({"not": "an array"})),
+    ("PATCH", "/api/v1/runs/parity-1", orjson.dumps({"status": "failed", "items_failed": 2, "end_time": stamp(T0)})),
+    ("PATCH", "/api/v1/runs/parity-1", orjson.dumps({"status": "running", "heartbeat_at": stamp(T0)})),
+    ("PATCH", "/api/v1/runs/parity-1", orjson.dumps({"duration_ms": True, "bogus": 1})),
+    ("PATCH", "/api/v1/runs/parity-1", b"[1"),
+    ("PATCH", "/api/v1/runs/no-such-run", orjson.dumps({"status": "success"})),
+    ("PATCH", "/api/v1/runs/batch", orjson.dumps({"status": "success"})),  # a run id like any other
 ]
 
 
@@ -35,7 +42,7 @@ async def _without_fast_lane(db_path: Path) -> list[tuple[int, Any]]:
     try:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://in-process") as client:
-            replies = [await client.post(path, content=body) for path, body in _REQUESTS]
+            replies = [await client.request(method, path, content=body) for method, path, body in _REQUESTS]
     finally:
         await store.close()
     return [(reply.status_code, reply.json()) for reply in replies]
@@ -43,7 +50,9 @@ async def _without_fast_lane(db_path: Path) -> list[tuple[int, Any]]:
 
 def test_fast_lane_and_documented_routes_answer_the_same(service: Any, tmp_path: Path) -> None:
     with service.client() as client:
-        fast = [(reply.status_code, reply.json()) for reply in (client.post(p, content=b) for p, b in _REQUESTS)]
+        replies = [client.request(method, path, content=body) for method, path, body in _REQUESTS]
+    fast = [(reply.status_code, reply.json()) for reply in replies]
     routed = asyncio.run(_without_fast_lane(tmp_path / "routed.sqlite"))
-    assert [status for status, _ in fast] == [201, 201, 422, 422, 422, 200, 422]
+    assert [status for status, _ in fast] == [201, 201, 422, 422, 422, 200, 422, 200, 200, 422, 422, 404, 404]
+    assert fast[8][1]["updated_fields"] == ["heartbeat_at"]  # a terminal run stays terminal
     assert fast == routed
