@@ -3,8 +3,11 @@ size limit) in front, and the store opened and closed with the application's lif
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timezone
 from importlib.metadata import version as package_version
 
 from fastapi import FastAPI, Request, Response
@@ -17,6 +20,7 @@ from telemetry.service.http import COMMON_REPLIES, RETRY_AFTER_SECONDS, json_res
 from telemetry.service.sqlite_store import SqliteStore
 from telemetry.service.store import Store, StoreUnavailable
 
+_log = logging.getLogger("telemetry.service")
 
 
 def make_store(config: ServiceConfig) -> Store:
@@ -32,6 +36,20 @@ async def _unavailable(request: Request, error: Exception) -> Response:
     return response
 
 
+async def sweep_periodically(store: Store, lease_seconds: int, interval_seconds: float) -> None:
+    """End runs whose lease expired, every `interval_seconds`, until cancelled; a failed
+    sweep is logged and tried again at the next interval."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            swept = await store.sweep(lease_seconds, datetime.now(timezone.utc))
+        except Exception as error:
+            _log.warning("automatic sweep failed: %s", error)
+            continue
+        if swept:
+            _log.info("automatic sweep: %d run(s) without a heartbeat for %d s ended as timeout", swept, lease_seconds)
+
+
 def create_app(config: ServiceConfig, store: Store, fast_lane: bool = True) -> FastAPI:
     """The service for `config`, storing into `store` (opened at startup, closed - after
     every accepted write committed - at shutdown). Without the fast lane, the FastAPI
@@ -40,9 +58,16 @@ def create_app(config: ServiceConfig, store: Store, fast_lane: bool = True) -> F
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.open()
+        sweeper = None
+        if config.sweep_lease_seconds > 0:
+            sweeper = asyncio.create_task(
+                sweep_periodically(store, config.sweep_lease_seconds, config.sweep_interval_seconds)
+            )
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
             await store.close()
 
     app = FastAPI(

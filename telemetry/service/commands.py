@@ -94,6 +94,11 @@ def run_server(config: ServiceConfig, log_level: str = "info") -> None:
               help="SQLite synchronous mode; NORMAL may lose the last commits on power loss.")  # fmt: skip
 @click.option("--busy-timeout-ms", type=click.IntRange(0), default=DEFAULT_BUSY_TIMEOUT_MS, show_default=True,
               help="How long a write waits for another writer of the file before answering 503.")  # fmt: skip
+@click.option("--sweep-lease-seconds", type=click.IntRange(0, MAX_LEASE_SECONDS),
+              help="End runs without a heartbeat for this long as timeout, automatically; 0 = off "
+                   "[env TELEMETRY_SWEEP_LEASE_SECONDS, default 3600].")  # fmt: skip
+@click.option("--sweep-interval", type=click.FloatRange(0.05), default=60.0, show_default=True,
+              help="Seconds between automatic sweeps.")  # fmt: skip
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info")
 def serve(
     host: str | None,
@@ -104,6 +109,8 @@ def serve(
     max_body_bytes: int,
     synchronous: Synchronous,
     busy_timeout_ms: int,
+    sweep_lease_seconds: int | None,
+    sweep_interval: float,
     log_level: str,
 ) -> None:
     """Run the telemetry HTTP service (a 2xx to a write means it is durable)."""
@@ -112,6 +119,7 @@ def serve(
         config = build_config(
             host=host, port=port, db_path=db_path, database_url=database_url, auth_token=auth_token,
             max_body_bytes=max_body_bytes, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms,
+            sweep_lease_seconds=sweep_lease_seconds, sweep_interval_seconds=sweep_interval,
         )  # fmt: skip
         run_server(config, log_level)
     except ConfigError as error:

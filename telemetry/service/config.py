@@ -20,6 +20,10 @@ DEFAULT_MAX_BODY_BYTES = 1 << 20
 # How long a write waits for another writer of the file (`telemetry sweep --db`, a user's
 # sqlite3 session) before the request is answered 503.
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
+# The service ends runs whose lease expired on its own: an hour without a heartbeat (the
+# client renews every 60 s) is dead, not slow; 0 turns the automatic sweep off.
+DEFAULT_SWEEP_LEASE_SECONDS = 3600
+DEFAULT_SWEEP_INTERVAL_SECONDS = 60.0
 
 
 class ConfigError(ValueError):
@@ -39,6 +43,8 @@ class ServiceConfig:
     synchronous: Synchronous = "FULL"
     max_group_size: int = 512
     busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+    sweep_lease_seconds: int = DEFAULT_SWEEP_LEASE_SECONDS
+    sweep_interval_seconds: float = DEFAULT_SWEEP_INTERVAL_SECONDS
 
     @property
     def store_kind(self) -> Literal["sqlite", "postgresql"]:
@@ -62,6 +68,16 @@ def _port(value: str) -> int:
         raise ConfigError(f"TELEMETRY_API_PORT is not a port number: {value!r}") from None
 
 
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        return max(0, int(text))
+    except ValueError:
+        raise ConfigError(f"{name} is not a whole number of seconds: {text!r}") from None
+
+
 def build_config(
     *,
     host: str | None = None,
@@ -72,6 +88,8 @@ def build_config(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     synchronous: Synchronous = "FULL",
     busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    sweep_lease_seconds: int | None = None,
+    sweep_interval_seconds: float = DEFAULT_SWEEP_INTERVAL_SECONDS,
     env: Mapping[str, str] | None = None,
 ) -> ServiceConfig:
     """The configuration from explicit values, falling back to the environment."""
@@ -91,4 +109,10 @@ def build_config(
         max_body_bytes=max_body_bytes,
         synchronous=synchronous,
         busy_timeout_ms=busy_timeout_ms,
+        sweep_lease_seconds=(
+            sweep_lease_seconds
+            if sweep_lease_seconds is not None
+            else _whole(env, "TELEMETRY_SWEEP_LEASE_SECONDS", DEFAULT_SWEEP_LEASE_SECONDS)
+        ),
+        sweep_interval_seconds=sweep_interval_seconds,
     )

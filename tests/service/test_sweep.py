@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,26 @@ def test_sweep_command_refuses_a_missing_file(tmp_path: Path) -> None:
     done = _telemetry("sweep", "--db", str(tmp_path / "nothing.sqlite"))
     assert done.returncode != 0 and "no database" in done.stderr
     assert not (tmp_path / "nothing.sqlite").exists()
+
+
+def test_service_sweeps_expired_leases_by_itself(service_factory: Any) -> None:
+    service: ServiceProcess = service_factory(
+        env={"TELEMETRY_SWEEP_LEASE_SECONDS": "600"}, args=("--sweep-interval", "0.2")
+    )
+    with service.client() as api:
+        runs = _runs(api)
+        deadline = time.monotonic() + 10
+        while _status(api, runs["stale"]) == "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        statuses = {name: _status(api, body) for name, body in runs.items()}
+    assert statuses == {"stale": "timeout", "stale_heartbeat": "timeout", "fresh": "running",
+                        "fresh_heartbeat": "running", "ended": "success"}  # fmt: skip
+    assert "automatic sweep: 2 run(s)" in service.stderr_text()
+
+
+def test_automatic_sweep_can_be_turned_off(service_factory: Any) -> None:
+    service: ServiceProcess = service_factory(args=("--sweep-lease-seconds", "0", "--sweep-interval", "0.1"))
+    with service.client() as api:
+        runs = _runs(api)
+        time.sleep(0.5)
+        assert _status(api, runs["stale"]) == "running"

@@ -101,6 +101,9 @@ class ServiceProcess:
     def _environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _SERVICE_ENV}
         env["PYTHONUNBUFFERED"] = "1"
+        # Tests that sweep do it themselves, when they choose; an automatic sweep in the
+        # middle of one would change what it counts. Tests of the automatic sweep set it.
+        env["TELEMETRY_SWEEP_LEASE_SECONDS"] = "0"
         if self.auth_token:
             env["TELEMETRY_API_AUTH_TOKEN"] = self.auth_token
         env.update(self._extra_env)
