@@ -121,7 +121,14 @@ class ServiceApi:
         return response if isinstance(response, Unavailable) else classify(response)
 
     def create(self, record: RunRecord) -> Outcome:
-        return self._write("POST", "/api/v1/runs", record_to_wire(record))
+        return self.create_wire(record_to_wire(record))
+
+    def create_wire(self, body: dict[str, Any]) -> Outcome:
+        """A create of a body already in wire form (sync forwards buffer files as they are)."""
+        return self._write("POST", "/api/v1/runs", body)
+
+    def patch_wire(self, event_id: str, body: dict[str, Any]) -> Outcome:
+        return self._write("PATCH", f"/api/v1/runs/{event_id}", body)
 
     def patch(self, record: RunRecord, fields: tuple[str, ...]) -> Outcome:
         return self._write("PATCH", f"/api/v1/runs/{record.event_id}", patch_body(record, fields))
@@ -137,7 +144,11 @@ class ServiceApi:
 
     def create_batch(self, records: list[RunRecord]) -> BatchResult | Outcome:
         """Create many runs in one request; per-item results, or the outcome of the request."""
-        response = self._send("POST", "/api/v1/runs/batch", [record_to_wire(r) for r in records])
+        return self.create_batch_wire([record_to_wire(record) for record in records])
+
+    def create_batch_wire(self, bodies: list[dict[str, Any]]) -> BatchResult | Outcome:
+        """`create_batch` of bodies already in wire form."""
+        response = self._send("POST", "/api/v1/runs/batch", bodies)
         if isinstance(response, Unavailable):
             return response
         if response.status_code != 200:

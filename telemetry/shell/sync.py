@@ -30,7 +30,7 @@ from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.shell.service_api import ServiceApi
 from telemetry.shell.sync_pass import Claimed, SyncPass, carry_recent_starts
-from telemetry.shell.sync_send import Sender
+from telemetry.shell.sync_send import Lanes, Sender
 
 Progress = Callable[[int, int], None]
 """Called as `progress(done, total)` while a pass runs."""
@@ -67,7 +67,7 @@ class SyncWorker:
         buffer: BufferDirectory,
         api: ServiceApi,
         *,
-        window: int = 2000,
+        window: int = 8000,
         batch_size: int = 500,
         claim_timeout_s: float = 300.0,
         backoff_base_s: float = 1.0,
@@ -76,7 +76,8 @@ class SyncWorker:
         metrics: SelfMetrics | None = None,
     ) -> None:
         self.buffer = buffer
-        self._sender = Sender(api, batch_size, concurrency)
+        self._sender = Sender(api, batch_size)
+        self._concurrency = concurrency
         self._window = window
         self._claim_timeout_s = claim_timeout_s
         self._backoff = (backoff_base_s, backoff_cap_s)
@@ -117,14 +118,15 @@ class SyncWorker:
     def _deliver_windows(self, windows: list[list[str]], run: SyncPass, advanced: Callable[[], None]) -> None:
         """Deliver window after window until done or the pass must stop. The next window
         is claimed and read while this one is on the wire, so file and service work overlap."""
-        with ThreadPoolExecutor(1, thread_name_prefix="telemetry-sync-claim") as claimer:
+        claimers = ThreadPoolExecutor(1, thread_name_prefix="telemetry-sync-claim")
+        with claimers as claimer, Lanes(self._concurrency) as lanes:
             upcoming = claimer.submit(run.claim_all, windows[0]) if windows else None
             for index in range(len(windows)):
                 assert upcoming is not None
                 claimed = upcoming.result()
                 last = index + 1 == len(windows) or run.stop.is_set()
                 upcoming = None if last else claimer.submit(run.claim_all, windows[index + 1])
-                if run.stop.is_set() or not self._deliver_window(claimed, run, last):
+                if run.stop.is_set() or not self._deliver_window(claimed, run, last, lanes):
                     return
                 advanced()
 
@@ -148,13 +150,13 @@ class SyncWorker:
         except OSError:
             return 0  # reported by the pass as "cannot list buffer"
 
-    def _deliver_window(self, claimed: list[Claimed], run: SyncPass, last: bool) -> bool:
+    def _deliver_window(self, claimed: list[Claimed], run: SyncPass, last: bool, lanes: Lanes) -> bool:
         """False when the pass must stop (service unavailable, not authorized, stop)."""
         groups: dict[str, list[Claimed]] = {}
         for item in run.carried + claimed:
-            groups.setdefault(item.entry.record.event_id, []).append(item)
+            groups.setdefault(item.entry.event_id, []).append(item)
         run.carried = [] if last else carry_recent_starts(groups, claimed[-max(1, self._window // 10) :])
-        return self._sender.deliver(list(groups.values()), run)
+        return self._sender.deliver(list(groups.values()), run, lanes)
 
     def _note(self, kind: str, detail: str) -> None:
         self.metrics.swallowed("sync." + kind.replace(" ", "_"), detail)

@@ -13,9 +13,8 @@ from typing import Any
 
 import attrs
 
-from telemetry.effects.records import BufferEntry, RunRecord
 from telemetry.shell.buffer import BufferDirectory
-from telemetry.shell.wire import WireFormatError
+from telemetry.shell.wire import WireEntry, WireFormatError
 
 
 @attrs.frozen
@@ -24,27 +23,27 @@ class Claimed:
     place when the directory cannot be written)."""
 
     path: str
-    entry: BufferEntry
+    entry: WireEntry
 
 
-def merged_record(entries: list[BufferEntry]) -> RunRecord:
-    """The record one run's entries converge to: its create (else the first entry's full
-    record) with the fields each update names laid over it. A `running` status never
-    replaces a terminal one, as on the service, so the order of the updates does not matter."""
+def merged_body(entries: list[WireEntry]) -> dict[str, Any]:
+    """The create body one run's entries converge to: its create (else the first entry's
+    body) with the fields each update names laid over it. A `running` status never replaces
+    a terminal one, as on the service, so the order of the updates does not matter."""
     if len(entries) == 1:
-        return entries[0].record
+        return entries[0].body
     creates = [entry for entry in entries if entry.operation == "create"]
-    record = (creates[0] if creates else entries[0]).record
-    changes: dict[str, Any] = {}
-    status = record.status
+    body = dict((creates[0] if creates else entries[0]).body)
+    status = body.get("status", "running")
     for entry in entries:
         if entry.operation != "update":
             continue
-        changes.update((name, getattr(entry.record, name)) for name in entry.fields)
-        if "status" in entry.fields and (entry.record.status != "running" or status == "running"):
-            status = entry.record.status
-    changes["status"] = status
-    return attrs.evolve(record, **changes)
+        for name in entry.fields:
+            body[name] = entry.body[name]
+        if "status" in entry.fields and (entry.body["status"] != "running" or status == "running"):
+            status = entry.body["status"]
+    body["status"] = status
+    return body
 
 
 def carry_recent_starts(groups: dict[str, list[Claimed]], tail: list[Claimed]) -> list[Claimed]:
@@ -52,7 +51,7 @@ def carry_recent_starts(groups: dict[str, list[Claimed]], tail: list[Claimed]) -
     in the next window, where one create of the merged record spares a PATCH. A run is
     carried once (only runs started in the tail are), so the carry stays small."""
     carried: list[Claimed] = []
-    for event_id in {item.entry.record.event_id for item in tail}:
+    for event_id in {item.entry.event_id for item in tail}:
         if all(item.entry.operation == "create" for item in groups.get(event_id, ())):
             carried.extend(groups.pop(event_id, ()))
     return carried
@@ -108,15 +107,27 @@ class SyncPass:
         """Claim and read the pending files `names`, skipping those another worker took
         first. Unreadable files go to `corrupt/`."""
         claimed: list[Claimed] = []
-        for name in names:
-            taken = self._take(name)
-            if taken is None:
-                continue
-            try:
-                claimed.append(Claimed(taken, self.buffer.read(taken)))
-            except (WireFormatError, OSError) as error:
-                self._quarantine(taken, f"{type(error).__name__}: {error}")
+        taken_all: list[str] = []
+        try:
+            for name in names:
+                taken = self._take(name)
+                if taken is None:
+                    continue
+                if not self.read_only:
+                    taken_all.append(taken)
+                try:
+                    claimed.append(Claimed(taken, self.buffer.read_wire(taken)))
+                except (WireFormatError, OSError) as error:
+                    self._hold(taken_all)
+                    self._quarantine(taken, f"{type(error).__name__}: {error}")
+        finally:
+            self._hold(taken_all)  # once per window: the lock is shared with the sender
         return claimed
+
+    def _hold(self, taken: list[str]) -> None:
+        with self._lock:
+            self._held.update(taken)
+        taken.clear()
 
     def _take(self, name: str) -> str | None:
         """The claimed file; None if another worker took it first (or this worker settled
@@ -125,21 +136,17 @@ class SyncPass:
             try:
                 if self._claims is None:
                     self._claims = self.buffer.open_claims()
-                taken = self.buffer.claim(name, self._claims)
+                return self.buffer.claim(name, self._claims)
             except OSError as error:
                 self.read_only = True
                 self.note("buffer not writable", f"entries are delivered once but cannot be removed: {error}")
-            else:
-                if taken is not None:
-                    with self._lock:
-                        self._held.add(taken)
-                return taken
         borrowed = f"{self.buffer.path}/{name}"
         return None if borrowed in self._settled else borrowed
 
-    def acknowledge(self, item: Claimed, duplicate: bool) -> None:
-        """The service holds the entry: delete it, then count it."""
-        self._settle(item.path, "duplicates" if duplicate else "delivered", self.buffer.acknowledge)
+    def acknowledge(self, items: list[Claimed], duplicate: bool) -> None:
+        """The service holds these entries: delete them, then count them."""
+        for item in items:
+            self._settle(item.path, "duplicates" if duplicate else "delivered", self.buffer.acknowledge)
 
     def reject(self, item: Claimed, reason: str) -> None:
         """The service will never take the entry: move it to `rejected/` with the reason."""

@@ -6,11 +6,12 @@ settled in order: acknowledged, rejected, or kept because the pass must stop."""
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 
-from telemetry.effects.records import BufferEntry
-from telemetry.shell.service_api import Delivered, NotFound, Outcome, Refused, ServiceApi, Unavailable
-from telemetry.shell.sync_pass import Claimed, SyncPass, chunks, merged_record
+from telemetry.shell.service_api import BatchResult, Delivered, NotFound, Outcome, Refused, ServiceApi, Unavailable
+from telemetry.shell.sync_pass import Claimed, SyncPass, chunks, merged_body
+from telemetry.shell.wire import WireEntry
 
 _UNAUTHORIZED = frozenset({401, 403})
 
@@ -24,26 +25,60 @@ def _stops(outcome: Outcome) -> bool:
     )
 
 
+Sent = Future[BatchResult | Outcome]
+
+
+class Lanes:
+    """The threads one pass sends on: batches one after another on `batches` (so this side
+    folds, encodes and deletes files while the service works on the batch before), single
+    requests several at once on `singles`."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.batches = ThreadPoolExecutor(1, thread_name_prefix="telemetry-sync-wire")
+        self.singles = ThreadPoolExecutor(concurrency, thread_name_prefix="telemetry-sync-send")
+        self.halt = threading.Event()  # a single request met an outage: send no more
+
+    def __enter__(self) -> Lanes:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.halt.set()
+        self.batches.shutdown()
+        self.singles.shutdown()
+
+
 class Sender:
     """Delivers the claimed entries of a window, grouped by run, and settles each one."""
 
-    def __init__(self, api: ServiceApi, batch_size: int, concurrency: int) -> None:
+    def __init__(self, api: ServiceApi, batch_size: int) -> None:
         self._api = api
         self._batch_size = batch_size
-        self._concurrency = concurrency
 
-    def deliver(self, groups: list[list[Claimed]], run: SyncPass) -> bool:
-        """False when the pass must stop (service unavailable, not authorized, stop)."""
+    def deliver(self, groups: list[list[Claimed]], run: SyncPass, lanes: Lanes) -> bool:
+        """False when the pass must stop (service unavailable, not authorized, stop). Each
+        batch answer is settled while the next batch is on the wire."""
         singles: list[Claimed] = []
+        in_flight: deque[tuple[list[list[Claimed]], Sent]] = deque()
         for chunk in chunks(groups, self._batch_size):
-            if not self._send_batch(chunk, run, singles):
-                return False
-        return self._send_singles(singles, run)
+            bodies = [merged_body([item.entry for item in group]) for group in chunk]
+            in_flight.append((chunk, lanes.batches.submit(self._api.create_batch_wire, bodies)))
+            if len(in_flight) > 1 and not self._settle_batch(*in_flight.popleft(), run, singles):
+                break
+        else:
+            while in_flight:
+                if not self._settle_batch(*in_flight.popleft(), run, singles):
+                    break
+            else:
+                return self._send_singles(singles, run, lanes)
+        for _, sent in in_flight:  # sent after the stop: its entries stay claimed, given back
+            sent.exception()
+        return False
 
-    def _send_batch(self, groups: list[list[Claimed]], run: SyncPass, singles: list[Claimed]) -> bool:
-        records = [merged_record([item.entry for item in group]) for group in groups]
-        result = self._api.create_batch(records)
-        if isinstance(result, (Unavailable, NotFound, Refused, Delivered)):
+    def _settle_batch(
+        self, groups: list[list[Claimed]], sent: Sent, run: SyncPass, singles: list[Claimed]
+    ) -> bool:
+        result = sent.result()
+        if not isinstance(result, BatchResult):
             if self._stops_pass(result, run):
                 return False
             # A whole batch refused (too large, or a service without the batch endpoint):
@@ -52,52 +87,46 @@ class Sender:
             return True
         for group, status in zip(groups, result.statuses):
             if status == "created":
-                for item in group:
-                    run.acknowledge(item, duplicate=False)
+                run.acknowledge(group, duplicate=False)
             elif status == "duplicate":
-                for item in group:
-                    if item.entry.operation == "create":
-                        run.acknowledge(item, duplicate=True)
-                    else:
-                        singles.append(item)
+                run.acknowledge([item for item in group if item.entry.operation == "create"], duplicate=True)
+                singles.extend(item for item in group if item.entry.operation != "create")
             else:  # the merged record was refused: each entry gets its own verdict
                 singles.extend(group)
         return True
 
-    def _send_singles(self, items: list[Claimed], run: SyncPass) -> bool:
+    def _send_singles(self, items: list[Claimed], run: SyncPass, lanes: Lanes) -> bool:
         """Send entries one request each, several at a time (a single write costs the
-        service an fsync; concurrent ones share it). Outcomes are settled in order here,
+        service a commit; concurrent ones share it). Outcomes are settled in order here,
         and the first outcome that stops the pass keeps the rest from being sent."""
-        if not items:
-            return not run.stop.is_set()
-        halt = threading.Event()
-
-        def send(item: Claimed) -> Outcome | None:
-            if halt.is_set() or run.stop.is_set():
-                return None
-            outcome = self._send_single(item.entry)
-            if _stops(outcome):
-                halt.set()
-            return outcome
-
-        with ThreadPoolExecutor(self._concurrency, thread_name_prefix="telemetry-sync-send") as pool:
-            outcomes = list(pool.map(send, items))
+        sent = [lanes.singles.submit(self._send_single, item.entry, run, lanes) for item in items]
         go_on = not run.stop.is_set()
-        for item, outcome in zip(items, outcomes):
+        for item, outcome in zip(items, (future.result() for future in sent)):
             go_on = outcome is not None and self._settle(item, outcome, run) and go_on
         return go_on
 
-    def _send_single(self, entry: BufferEntry) -> Outcome:
+    def _send_single(self, entry: WireEntry, run: SyncPass, lanes: Lanes) -> Outcome | None:
+        """None if not sent, for the pass stops; else the outcome of a create, or of a PATCH
+        that becomes a create of the full record on 404."""
+        if lanes.halt.is_set() or run.stop.is_set():
+            return None
+        outcome = self._send_entry(entry)
+        if _stops(outcome):
+            lanes.halt.set()
+        return outcome
+
+    def _send_entry(self, entry: WireEntry) -> Outcome:
         """A create, or a PATCH that becomes a create of the full record on 404. If that
         create finds the run there after all (another worker created it meanwhile, maybe
         from an older state), the PATCH is sent again so its fields are not lost."""
         if entry.operation == "create":
-            return self._api.create(entry.record)
-        outcome = self._api.patch(entry.record, entry.fields)
+            return self._api.create_wire(entry.body)
+        patch = {name: entry.body[name] for name in entry.fields}
+        outcome = self._api.patch_wire(entry.event_id, patch)
         if isinstance(outcome, NotFound):
-            outcome = self._api.create(entry.record)
+            outcome = self._api.create_wire(entry.body)
             if isinstance(outcome, Delivered) and outcome.status == "duplicate":
-                outcome = self._api.patch(entry.record, entry.fields)
+                outcome = self._api.patch_wire(entry.event_id, patch)
         return outcome
 
     def _settle(self, item: Claimed, outcome: Outcome, run: SyncPass) -> bool:
@@ -105,7 +134,7 @@ class Sender:
             return False
         entry = item.entry
         if isinstance(outcome, Delivered):
-            run.acknowledge(item, duplicate=entry.operation == "create" and outcome.status == "duplicate")
+            run.acknowledge([item], duplicate=entry.operation == "create" and outcome.status == "duplicate")
         elif isinstance(outcome, Refused):
             run.reject(item, outcome.reason)
         return True

@@ -3,16 +3,20 @@ PATCH, NDJSON backup lines and buffer files, and the way back from JSON to recor
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import orjson
 
-from telemetry.effects.records import RECORD_FIELDS, BufferEntry, RunEvent, RunRecord
+from telemetry.effects.records import RECORD_FIELDS, STORED_STATUSES, BufferEntry, RunEvent, RunRecord
 from telemetry.effects.vocabulary import NdjsonKind
 
 BUFFER_FORMAT = "telemetry-buffer/1"
 _SERVER_FIELDS = ("created_at", "updated_at")
+_KNOWN_FIELDS = frozenset(RECORD_FIELDS)
+_CLIENT_FIELDS = _KNOWN_FIELDS - set(_SERVER_FIELDS)
+Operation = Literal["create", "update"]
+_IDENTITY_FIELDS = ("event_id", "run_id", "agent_name", "job_type", "start_time")
 
 
 class WireFormatError(ValueError):
@@ -79,8 +83,8 @@ def buffer_document(entry: BufferEntry, buffered_at: str) -> bytes:
     )
 
 
-def parse_buffer_document(content: bytes) -> BufferEntry:
-    """The entry a buffer file holds; `WireFormatError` if it is not one."""
+def _document_parts(content: bytes) -> tuple[Operation, list[str], dict[str, Any]]:
+    """(operation, fields, record body) of a buffer file; `WireFormatError` if it is not one."""
     try:
         document = orjson.loads(content)
     except orjson.JSONDecodeError as error:
@@ -92,6 +96,40 @@ def parse_buffer_document(content: bytes) -> BufferEntry:
     record = document.get("record")
     if operation not in ("create", "update") or not isinstance(fields, list) or not isinstance(record, dict):
         raise WireFormatError("buffer file lacks operation, fields or record")
-    if not all(isinstance(name, str) and name in RECORD_FIELDS for name in fields):
+    if not all(isinstance(name, str) for name in fields) or not _KNOWN_FIELDS.issuperset(fields):
         raise WireFormatError("buffer file names unknown fields")
+    return operation, fields, record
+
+
+def parse_buffer_document(content: bytes) -> BufferEntry:
+    """The entry a buffer file holds; `WireFormatError` if it is not one."""
+    operation, fields, record = _document_parts(content)
     return BufferEntry(operation, record_from_wire(record), tuple(fields))
+
+
+@attrs.frozen
+class WireEntry:
+    """A buffer entry as sync forwards it: `body` is the create body the file holds, sent as
+    is (the service validates it; what it refuses goes to `rejected/` with its reason)."""
+
+    operation: Operation
+    fields: tuple[str, ...]
+    body: dict[str, Any]
+
+    @property
+    def event_id(self) -> str:
+        return self.body["event_id"]  # type: ignore[no-any-return]
+
+
+def parse_buffer_wire(content: bytes) -> WireEntry:
+    """The entry a buffer file holds, without building a `RunRecord` (sync's hot path): only
+    the shape sync itself relies on is checked - the identity fields are text, the status is
+    a stored one (folding compares it), and an update's fields are in its record."""
+    operation, fields, body = _document_parts(content)
+    if not all(isinstance(body.get(name), str) for name in _IDENTITY_FIELDS):
+        raise WireFormatError("buffer record lacks its identity fields")
+    if body.get("status", "running") not in STORED_STATUSES or not body.keys() >= set(fields):
+        raise WireFormatError("buffer record has no stored status or lacks a field its update names")
+    if not _CLIENT_FIELDS.issuperset(body):  # e.g. server timestamps: never part of a create
+        body = {name: value for name, value in body.items() if name in _CLIENT_FIELDS}
+    return WireEntry(operation, tuple(fields), body)
