@@ -3,6 +3,7 @@ buffered with the service down), buffer files under chosen names, and rows read 
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -77,7 +78,11 @@ def write_entry(buffer_dir: Path, sequence: int, entry: BufferEntry) -> Path:
     """A buffer file whose name sorts by `sequence`, so the test decides delivery order."""
     buffer_dir.mkdir(parents=True, exist_ok=True)
     path = buffer_dir / f"{sequence:020d}_{uuid.uuid4().hex}.json"
-    path.write_bytes(buffer_document(entry, T0.isoformat()))
+    # Written under a hidden name, then renamed, as `BufferDirectory.append` does: a sync
+    # thread already running would otherwise claim the file empty and quarantine it.
+    hidden = path.with_name(f".{path.name}.tmp")
+    hidden.write_bytes(buffer_document(entry, T0.isoformat()))
+    os.rename(hidden, path)
     return path
 
 

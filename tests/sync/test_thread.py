@@ -86,6 +86,8 @@ def test_a_forked_child_runs_its_own_thread(shared_api: ServiceApi, tmp_path: Pa
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+    # An empty buffer must mean delivered, not quarantined.
+    assert not list((tmp_path / "corrupt").glob("*"))
     assert worker.running and worker.stop(timeout_s=5.0)
 
 
