@@ -7,23 +7,16 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from tests.chaos.helpers import Journal, agent_env, mismatches, read_journal, run_sync, start_agent, stored_rows
 from tests.support.service import ServiceProcess
+from tests.support.waiting import wait_for
 
 LEASE_S = 1
 WAIT_S = 120.0
-
-
-def _wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.01)
 
 
 def test_runs_ended_before_an_agent_kill_arrive_and_open_ones_are_swept(tmp_path: Path) -> None:
@@ -34,12 +27,12 @@ def test_runs_ended_before_an_agent_kill_arrive_and_open_ones_are_swept(tmp_path
     def ended() -> int:
         return len(read_journal(journal_path).ended)
 
-    _wait_for(lambda: ended() >= 15, "15 runs ended with the service up")
+    wait_for(lambda: ended() >= 15, "15 runs ended with the service up", WAIT_S)
     service.kill()
     outage_began = ended()
-    _wait_for(lambda: ended() >= outage_began + 15, "15 runs ended during the outage")
+    wait_for(lambda: ended() >= outage_began + 15, "15 runs ended during the outage", WAIT_S)
     # Kill inside a run: right after it journaled its start, while it works for 0.1 s.
-    _wait_for(lambda: journal_path.read_text().splitlines()[-1].startswith('{"started"'), "a run open")
+    wait_for(lambda: journal_path.read_text().splitlines()[-1].startswith('{"started"'), "a run open", WAIT_S)
     agent.send_signal(signal.SIGKILL)
     agent.communicate()
     killed_at = time.monotonic()

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,16 +56,6 @@ def stored_runs(url: str, run_id: str) -> list[dict[str, Any]]:
     response.raise_for_status()
     rows: list[dict[str, Any]] = response.json()
     return rows
-
-
-def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """The first truthy result of `check()`, polled until `timeout` (then the last one)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.02)
 
 
 REPO = Path(__file__).resolve().parents[2]

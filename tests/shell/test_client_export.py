@@ -8,7 +8,8 @@ from pathlib import Path
 
 from telemetry.shell.config import TelemetryConfig
 from telemetry.shell.wire import record_to_wire
-from tests.shell.helpers import ClientFactory, eventually
+from tests.shell.helpers import ClientFactory
+from tests.support.waiting import eventually
 from tests.support.receiver import HANG, Receiver, Reply, closed_port_url
 
 

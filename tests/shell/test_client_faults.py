@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from telemetry import TelemetryClient
-from tests.shell.helpers import ClientFactory, buffer_entries, eventually, ndjson_lines, stored_runs
+from tests.shell.helpers import ClientFactory, buffer_entries, ndjson_lines, stored_runs
+from tests.support.waiting import eventually
 from tests.support.receiver import HANG, HungPort, Receiver, Reply, closed_port_url
 from tests.support.service import ServiceProcess
 

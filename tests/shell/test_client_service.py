@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from telemetry import RunContext, RunIDMetrics, TelemetryClient, TelemetryConfig
-from tests.shell.helpers import ClientFactory, buffer_entries, eventually, ndjson_lines, stored_runs
+from tests.shell.helpers import ClientFactory, buffer_entries, ndjson_lines, stored_runs
+from tests.support.waiting import eventually
 from tests.support.service import ServiceFactory, ServiceProcess
 
 

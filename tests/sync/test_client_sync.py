@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -19,15 +17,9 @@ from telemetry.shell.service_api import ServiceApi
 from telemetry.shell.sync import SyncWorker
 from tests.support.receiver import HungPort
 from tests.support.service import ServiceProcess
+from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _eventually(condition: Callable[[], bool], what: str, wait_s: float = 60.0) -> None:
-    deadline = time.monotonic() + wait_s
-    while not condition():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.05)
 
 
 def test_sync_is_on_by_default_and_its_interval_comes_from_the_environment() -> None:
@@ -52,7 +44,7 @@ def test_the_client_delivers_its_buffer_once_the_service_is_back(tmp_path: Path)
     assert len(buffer.pending()) == 10  # a create and an end per run, nothing delivered
     service.start()
     try:
-        _eventually(lambda: buffer.pending() == [], "the background sync emptied the buffer")
+        wait_for(lambda: buffer.pending() == [], "the background sync emptied the buffer", 60.0)
         with httpx.Client(base_url=service.url) as http:
             rows = http.get("/api/v1/runs", params={"agent_name": "syncing-agent"}).json()
     finally:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import os
 import random
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,17 +18,10 @@ from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.service_api import ServiceApi
 from telemetry.shell.sync import SyncWorker, backoff_delay
 from tests.support.service import ServiceProcess
+from tests.support.waiting import wait_for
 from tests.sync.helpers import simple_record, write_entry
 
 WAIT_S = 30.0
-
-
-def _eventually(condition: Callable[[], bool], what: str) -> None:
-    """Wait for `condition` (a generous deadline: a failure here is a hang, not a speed)."""
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.02)
 
 
 def test_the_thread_delivers_entries_buffered_after_it_started_and_stops(shared_api: ServiceApi, tmp_path: Path) -> None:
@@ -40,7 +32,7 @@ def test_the_thread_delivers_entries_buffered_after_it_started_and_stops(shared_
     worker.start(interval_s=0.05)  # already running: no second thread
     write_entry(tmp_path, 0, BufferEntry("create", simple_record()))
     # The count, not an empty buffer: a claimed entry leaves the buffer before it is delivered.
-    _eventually(lambda: worker.metrics.count("sync.delivered") == 1, "buffered entry delivered")
+    wait_for(lambda: worker.metrics.count("sync.delivered") == 1, "buffered entry delivered", WAIT_S)
     assert buffer.pending() == []
     assert worker.stop(timeout_s=5.0) and not worker.running
 
@@ -52,11 +44,11 @@ def test_the_thread_backs_off_while_the_service_is_down_and_resumes(service: Ser
     api = ServiceApi(service.url, connect_timeout=0.2)
     worker = SyncWorker(buffer, api, backoff_base_s=0.05, backoff_cap_s=0.2)
     worker.start(interval_s=0.05)
-    _eventually(lambda: worker.metrics.count("errors.sync.service_unavailable") >= 3, "passes retried")
+    wait_for(lambda: worker.metrics.count("errors.sync.service_unavailable") >= 3, "passes retried", WAIT_S)
     # A pass holds the file in its claims while it tries; between passes it is back.
-    _eventually(lambda: len(buffer.pending()) == 1, "the entry kept while the service is down")
+    wait_for(lambda: len(buffer.pending()) == 1, "the entry kept while the service is down", WAIT_S)
     service.start()
-    _eventually(lambda: buffer.pending() == [], "delivered once the service is back")
+    wait_for(lambda: buffer.pending() == [], "delivered once the service is back", WAIT_S)
     assert worker.stop(timeout_s=5.0)
     api.close()
 
@@ -66,7 +58,7 @@ def test_a_failing_pass_does_not_end_the_thread(shared_api: ServiceApi, tmp_path
     not_a_directory.write_text("a file where the buffer directory should be")
     worker = SyncWorker(BufferDirectory(not_a_directory), shared_api, backoff_base_s=0.01, backoff_cap_s=0.02)
     worker.start(interval_s=0.01)
-    _eventually(lambda: worker.metrics.count("errors.sync.cannot_list_buffer") >= 3, "passes go on")
+    wait_for(lambda: worker.metrics.count("errors.sync.cannot_list_buffer") >= 3, "passes go on", WAIT_S)
     assert worker.running and worker.stop(timeout_s=5.0)
 
 
@@ -80,7 +72,7 @@ def test_a_forked_child_runs_its_own_thread(shared_api: ServiceApi, tmp_path: Pa
         try:
             worker.start(interval_s=0.05)
             write_entry(tmp_path, 0, BufferEntry("create", simple_record()))
-            _eventually(lambda: buffer.pending() == [], "child delivered")
+            wait_for(lambda: buffer.pending() == [], "child delivered", WAIT_S)
             code = 0 if worker.stop(timeout_s=5.0) else 2
         finally:
             os._exit(code)
