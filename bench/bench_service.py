@@ -32,11 +32,14 @@ from typing import Any
 
 import orjson
 
+from telemetry.core.run_ids import generate_run_id
 from telemetry.service.sqlite_inserts import insert_sql, plan_inserts
 from telemetry.service.sqlite_schema import ensure_schema
 from telemetry.service.validation import validated_create
+from telemetry.shell.edge import fresh_event_id, fresh_nonce
 
 BATCH_SIZE = 100
+RANDOM_EVENT_IDS = False
 SINGLE_THREADS = 4
 
 
@@ -47,13 +50,16 @@ def _free_port() -> int:
 
 
 def _run(index: int) -> dict[str, Any]:
-    """A realistic create body (what the client library sends at start)."""
+    """A create body as the client library sends it at start: its time-ordered event id and
+    generated run id (`--uuid4-event-ids`: random event ids, as other v3 clients may send)."""
+    now = datetime.now(timezone.utc)
+    agent = f"bench-agent-{index % 8}"
     return {
-        "event_id": uuid.uuid4().hex,
-        "run_id": f"20250601T120000Z-bench-{uuid.uuid4().hex[:8]}",
-        "agent_name": f"bench-agent-{index % 8}",
+        "event_id": uuid.uuid4().hex if RANDOM_EVENT_IDS else fresh_event_id(),
+        "run_id": generate_run_id(agent, now, fresh_nonce()[:8]),
+        "agent_name": agent,
         "job_type": "bench",
-        "start_time": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        "start_time": now.isoformat(timespec="microseconds"),
         "status": "running",
         "trigger_type": "cli",
         "items_discovered": index % 50,
@@ -206,7 +212,10 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=1500, help="single creates per thread (4 threads)")
     parser.add_argument("--pairs", type=int, default=400, help="sequential start+end pairs of one client")
     parser.add_argument("--raw-rows", type=int, default=3000, help="rows of the raw sqlite3 loop")
+    parser.add_argument("--uuid4-event-ids", action="store_true", help="random event ids instead of the client's")
     args = parser.parse_args()
+    global RANDOM_EVENT_IDS
+    RANDOM_EVENT_IDS = args.uuid4_event_ids
     with tempfile.TemporaryDirectory(prefix="bench-service-") as scratch:
         directory = Path(scratch)
         port = _free_port()

@@ -26,7 +26,7 @@ from telemetry.shell.config import TelemetryConfig
 # The web stack (FastAPI, pydantic, uvicorn) is imported only by the commands that need it,
 # so that `telemetry --help` and the other commands start fast.
 GRACEFUL_SHUTDOWN_SECONDS = 30
-SWITCH_INTERVAL_SECONDS = 0.0005
+SWITCH_INTERVAL_SECONDS = 0.0001
 
 
 def _server(app: Any, config: ServiceConfig, log_level: str) -> Any:
@@ -67,7 +67,8 @@ def run_server(config: ServiceConfig, log_level: str = "info") -> None:
 
     # The event loop (parsing, validation) and the SQLite writer share the GIL; the writer
     # releases it for every SQLite step and must get it back quickly, not after the default
-    # 5 ms switch interval, or group commits stall behind request parsing.
+    # 5 ms switch interval, or group commits stall behind request parsing (0.1 ms: 30 us of
+    # writer time per batched row against a busy thread, 39 us at 0.5 ms, on the 2-core VM).
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     server = _server(create_app(config, make_store(config)), config, log_level)
     auth = "on" if config.auth_token else "off"

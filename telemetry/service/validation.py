@@ -34,12 +34,15 @@ METADATA_FIELDS = (
 # The hash rule of `telemetry.core.commits`, as a pattern the OpenAPI schema can carry.
 COMMIT_HASH_PATTERN = r"^[0-9a-fA-F]{7,40}$"
 _STATUS_INPUTS = (*STORED_STATUSES, "failed", "completed", "succeeded")
+_STORED_FORM = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00")
 
 
 def utc_timestamp(value: str) -> str:
     """`value` (ISO 8601 with a zone) as the stored UTC text; ValueError otherwise."""
     try:
         parsed = datetime.fromisoformat(value)
+        if _STORED_FORM.fullmatch(value):
+            return value  # already stored form (what our client sends): 1 us instead of 5
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             raise ValueError("no zone")
         return parsed.astimezone(timezone.utc).isoformat(timespec="microseconds")

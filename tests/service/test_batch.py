@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.service.helpers import file_rows, run_body
+from tests.service.helpers import file_rows, fresh, run_body
 from tests.support.service import ServiceProcess
 
 
@@ -50,3 +50,24 @@ def test_an_all_bad_batch_still_answers_200_with_every_reason(api: httpx.Client)
     result = api.post("/api/v1/runs/batch", json=[{}, {"event_id": "x"}]).json()
     assert result["inserted"] == 0 and len(result["errors"]) == 2
     assert "agent_name" in result["errors"][1]["reason"]
+
+
+def test_statuses_name_exactly_the_known_and_repeated_ids_in_a_large_mixed_batch(
+    api: httpx.Client, shared_service: ServiceProcess
+) -> None:
+    known = [run_body() for _ in range(40)]
+    assert api.post("/api/v1/runs/batch", json=known).json()["inserted"] == 40
+    host = fresh("host")
+    # Two column sets, one of them longer than an INSERT chunk.
+    bodies = [run_body(host=host) if index % 3 else run_body() for index in range(1200)]
+    items, expected, seen = [], [], set()
+    for index, body in enumerate(bodies):
+        pick = known[index % 40] if index % 7 == 0 else bodies[index // 2] if index % 11 == 0 else body
+        items.append(pick)
+        expected.append("duplicate" if pick["event_id"] in seen or pick in known else "created")
+        seen.add(pick["event_id"])
+    result = api.post("/api/v1/runs/batch", json=items).json()
+    assert [item["status"] for item in result["results"]] == expected
+    assert result["inserted"] == expected.count("created") and result["duplicates"] == expected.count("duplicate")
+    stored = file_rows(shared_service.db_path, "host = ?", (host,))
+    assert len(stored) == len({body["event_id"] for body in items if body.get("host") == host})
