@@ -1,5 +1,6 @@
-"""The ASGI application: FastAPI with the run and info routes, the request guard (auth and
-size limit) in front, and the store opened and closed with the application's lifespan."""
+"""The ASGI application: the request guard (auth and size limit), then the fast lane for the
+hot write paths, then FastAPI with the run and info routes; the store is opened and closed
+with the application's lifespan."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import datetime, timezone
 from importlib.metadata import version as package_version
 
 from fastapi import FastAPI, Request, Response
+from starlette.types import ASGIApp
 
 from telemetry.service import routes_info, routes_runs
 from telemetry.service.config import ConfigError, ServiceConfig
@@ -50,10 +52,9 @@ async def sweep_periodically(store: Store, lease_seconds: int, interval_seconds:
             _log.info("automatic sweep: %d run(s) without a heartbeat for %d s ended as timeout", swept, lease_seconds)
 
 
-def create_app(config: ServiceConfig, store: Store, fast_lane: bool = True) -> FastAPI:
-    """The service for `config`, storing into `store` (opened at startup, closed - after
-    every accepted write committed - at shutdown). Without the fast lane, the FastAPI
-    routes serve the create paths too (same functions, more CPU per request)."""
+def create_api(config: ServiceConfig, store: Store) -> FastAPI:
+    """The documented service for `config`, storing into `store` (opened at startup, closed -
+    after every accepted write committed - at shutdown), without the guard in front."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,7 +85,14 @@ def create_app(config: ServiceConfig, store: Store, fast_lane: bool = True) -> F
     app.include_router(routes_runs.router)
     app.include_router(routes_info.router)
     app.add_exception_handler(StoreUnavailable, _unavailable)
-    if fast_lane:
-        app.add_middleware(FastLane, store=store)
-    app.add_middleware(RequestGuard, auth_token=config.auth_token, max_body_bytes=config.max_body_bytes)
     return app
+
+
+def create_app(config: ServiceConfig, store: Store, fast_lane: bool = True) -> ASGIApp:
+    """What `telemetry serve` runs. The guard and the fast lane sit outside FastAPI, so the
+    hot paths skip Starlette's middleware stack too (~6% of the event loop's time per single
+    create). Without the fast lane, the FastAPI routes serve the create paths too (same
+    functions, more CPU per request)."""
+    api: ASGIApp = create_api(config, store)
+    inner = FastLane(api, store) if fast_lane else api
+    return RequestGuard(inner, auth_token=config.auth_token, max_body_bytes=config.max_body_bytes)

@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
 
-from telemetry.service.app import create_app
+from telemetry.service.app import create_api
 from telemetry.service.config import build_config
 from telemetry.service.sqlite_store import SqliteStore
 from tests.support.service import ServiceFactory, ServiceProcess
 
 _UNOPENED = Path("/nonexistent/never-opened.sqlite")
-_OPENAPI = create_app(build_config(db_path=_UNOPENED, env={}), SqliteStore(_UNOPENED)).openapi()
+_OPENAPI = create_api(build_config(db_path=_UNOPENED, env={}), SqliteStore(_UNOPENED)).openapi()
 schema = schemathesis.openapi.from_dict(_OPENAPI)
 
 
