@@ -144,8 +144,11 @@ def bench_live_pairs(base: Path, pairs: int) -> list[Row]:
         pair = lambda: client.end_run(client.start_run("bench", "pair"))  # noqa: E731
         timed(pair, 30)
         through_client, direct, health = [], [], []
+        cpu = 0.0
         for number in range(pairs):  # interleaved, so drift in the machine's load hits all three alike
+            started = time.process_time()
             through_client += timed(pair, 1)
+            cpu += time.process_time() - started
             direct += timed(lambda: _direct_pair(api, number), 1)
             health += timed(api.health, 1)
         client.close()
@@ -156,6 +159,7 @@ def bench_live_pairs(base: Path, pairs: int) -> list[Row]:
     c50, d50, h50 = pct(through_client, .5), pct(direct, .5), pct(health, .5)
     return [
         ("start+end pair, live service p50 / p99", f"{c50 * ms:.2f} / {pct(through_client, .99) * ms:.2f} ms", "p50 <= 4 ms (2xx = durable)"),
+        ("  client CPU per pair", f"{cpu / pairs * ms:.2f} ms", "process_time of this process (all threads), mean"),
         ("  client (decide, edge, interpreter)", f"{(c50 - d50) * ms:.2f} ms", "pair - same 2 requests sent directly"),
         ("  HTTP (2 loopback round trips)", f"{2 * h50 * ms:.2f} ms", "2 x GET /health"),
         ("  server (validate + durable commit)", f"{(d50 - 2 * h50) * ms:.2f} ms", "direct pair - 2 x health"),

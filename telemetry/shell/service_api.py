@@ -1,6 +1,6 @@
 """The service's HTTP API as seen by the client and the sync worker: one keep-alive
-`httpx.Client`, short timeouts, and every answer classified into an outcome the caller
-can act on without knowing HTTP.
+`httpx.Client` (on urllib3 pools for plain http), short timeouts, and every answer
+classified into an outcome the caller can act on without knowing HTTP.
 
 - `Delivered`: the service holds the data (created, duplicate or updated).
 - `NotFound`: the run the request names is unknown (404).
@@ -9,6 +9,7 @@ can act on without knowing HTTP.
 
 from __future__ import annotations
 
+from http.cookiejar import CookieJar
 from typing import Any, Literal, Union
 
 import attrs
@@ -16,6 +17,7 @@ import httpx
 import orjson
 
 from telemetry.effects.records import CommitDetails, RunRecord
+from telemetry.shell.http_transport import PooledTransport
 from telemetry.shell.wire import dumps, patch_body, record_to_wire
 
 _RETRYABLE_STATUS = frozenset({408, 429})
@@ -82,6 +84,14 @@ def classify(response: httpx.Response) -> Outcome:
     return Refused(code, _reason(response))
 
 
+class _NoCookies(CookieJar):
+    """The service sets no cookies: ignoring Set-Cookie spares httpx building an
+    `email.message.Message` from the headers of every response."""
+
+    def extract_cookies(self, response: object, request: object) -> None:
+        return None
+
+
 class ServiceApi:
     """Typed calls to the telemetry service; never raises for HTTP or network trouble."""
 
@@ -96,28 +106,38 @@ class ServiceApi:
         if token:
             headers["authorization"] = f"Bearer {token}"
         self.base_url = base_url.rstrip("/")
+        plain = self.base_url.startswith("http://")
         self._client = httpx.Client(
-            base_url=self.base_url,
             headers=headers,
+            cookies=_NoCookies(),
             # Loading the CA bundle costs ~50 ms, paid by the agent's first call; plain
-            # http needs none. https keeps full verification.
-            verify=not self.base_url.startswith("http://"),
+            # http needs none. https keeps httpx's own transport, with full verification.
+            verify=not plain,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_keepalive_connections=8, max_connections=16),
+            limits=httpx.Limits(max_keepalive_connections=8, max_connections=16),  # https only
+            transport=PooledTransport(max_connections=16) if plain else None,
         )
+        self._runs_url = self._url("/api/v1/runs")
+        self._batch_url = self._url("/api/v1/runs/batch")
+        self._metrics_url = self._url("/metrics")
+        self._health_url = self._url("/health")
 
     def close(self) -> None:
         self._client.close()
 
-    def _send(self, method: str, path: str, body: Any = None) -> httpx.Response | Unavailable:
+    def _url(self, path: str) -> httpx.URL:
+        # Absolute: merging a relative path into a base URL costs httpx two more URL parses.
+        return httpx.URL(self.base_url + path)
+
+    def _send(self, method: str, url: httpx.URL, body: Any = None) -> httpx.Response | Unavailable:
         try:
             content = None if body is None else dumps(body)
-            return self._client.request(method, path, content=content)
+            return self._client.request(method, url, content=content)
         except httpx.HTTPError as error:
             return Unavailable(f"{type(error).__name__}: {error}")
 
-    def _write(self, method: str, path: str, body: Any) -> Outcome:
-        response = self._send(method, path, body)
+    def _write(self, method: str, url: httpx.URL, body: Any) -> Outcome:
+        response = self._send(method, url, body)
         return response if isinstance(response, Unavailable) else classify(response)
 
     def create(self, record: RunRecord) -> Outcome:
@@ -125,13 +145,13 @@ class ServiceApi:
 
     def create_wire(self, body: dict[str, Any]) -> Outcome:
         """A create of a body already in wire form (sync forwards buffer files as they are)."""
-        return self._write("POST", "/api/v1/runs", body)
+        return self._write("POST", self._runs_url, body)
 
     def patch_wire(self, event_id: str, body: dict[str, Any]) -> Outcome:
-        return self._write("PATCH", f"/api/v1/runs/{event_id}", body)
+        return self._write("PATCH", self._url(f"/api/v1/runs/{event_id}"), body)
 
     def patch(self, record: RunRecord, fields: tuple[str, ...]) -> Outcome:
-        return self._write("PATCH", f"/api/v1/runs/{record.event_id}", patch_body(record, fields))
+        return self.patch_wire(record.event_id, patch_body(record, fields))
 
     def associate_commit(self, event_id: str, commit: CommitDetails) -> Outcome:
         body = {
@@ -140,7 +160,7 @@ class ServiceApi:
             "commit_author": commit.commit_author,
             "commit_timestamp": commit.commit_timestamp,
         }
-        return self._write("POST", f"/api/v1/runs/{event_id}/associate-commit", body)
+        return self._write("POST", self._url(f"/api/v1/runs/{event_id}/associate-commit"), body)
 
     def create_batch(self, records: list[RunRecord]) -> BatchResult | Outcome:
         """Create many runs in one request; per-item results, or the outcome of the request."""
@@ -148,7 +168,7 @@ class ServiceApi:
 
     def create_batch_wire(self, bodies: list[dict[str, Any]]) -> BatchResult | Outcome:
         """`create_batch` of bodies already in wire form."""
-        response = self._send("POST", "/api/v1/runs/batch", bodies)
+        response = self._send("POST", self._batch_url, bodies)
         if isinstance(response, Unavailable):
             return response
         if response.status_code != 200:
@@ -162,9 +182,9 @@ class ServiceApi:
         except (orjson.JSONDecodeError, KeyError, TypeError) as error:
             return Unavailable(f"unreadable batch reply: {error}")
 
-    def _read(self, path: str, params: dict[str, Any] | None = None) -> Any:
+    def _read(self, url: httpx.URL, params: dict[str, Any] | None = None) -> Any:
         try:
-            response = self._client.get(path, params=params)
+            response = self._client.get(url, params=params)
         except httpx.HTTPError as error:
             return Unavailable(f"{type(error).__name__}: {error}")
         if response.status_code != 200:
@@ -176,10 +196,10 @@ class ServiceApi:
 
     def find_runs(self, run_id: str) -> list[dict[str, Any]] | Outcome:
         """Stored rows with this run id, newest first."""
-        return self._read("/api/v1/runs", {"run_id": run_id, "limit": 10})  # type: ignore[no-any-return]
+        return self._read(self._runs_url, {"run_id": run_id, "limit": 10})  # type: ignore[no-any-return]
 
     def metrics(self) -> dict[str, Any] | Outcome:
-        return self._read("/metrics")  # type: ignore[no-any-return]
+        return self._read(self._metrics_url)  # type: ignore[no-any-return]
 
     def health(self) -> dict[str, Any] | Outcome:
-        return self._read("/health")  # type: ignore[no-any-return]
+        return self._read(self._health_url)  # type: ignore[no-any-return]

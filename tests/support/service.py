@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -128,7 +129,10 @@ class ServiceProcess:
                 stdout=stderr,
                 stderr=stderr,
                 env=self._environment(),
-                preexec_fn=_die_with_parent,
+                # PDEATHSIG fires when the *thread* that forked exits: a service started by a
+                # helper thread (the chaos test's killer) would get SIGTERM when that thread
+                # ends. Those are still stopped by the registry of live services.
+                preexec_fn=_die_with_parent if threading.current_thread() is threading.main_thread() else None,
             )
         _LIVE.add(self)
         self._wait_until_healthy()
