@@ -1,5 +1,5 @@
 """The service's HTTP API as seen by the client and the sync worker: httpx requests sent
-through one keep-alive httpx transport (urllib3 pools for plain http), short timeouts, and
+through one keep-alive httpx transport (`http.client` pools for plain http), short timeouts, and
 every answer classified into an outcome the caller can act on without knowing HTTP.
 
 - `Delivered`: the service holds the data (created, duplicate or updated).
