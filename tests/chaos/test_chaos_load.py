@@ -4,7 +4,7 @@ real client while the service is SIGKILLed and restarted at random moments; afte
 
 Size from the environment: TELEMETRY_CHAOS_AGENTS (4), TELEMETRY_CHAOS_RUNS (runs per agent,
 150 here; 2500 for the full test), TELEMETRY_CHAOS_KILLS (5), TELEMETRY_CHAOS_SECONDS (how
-long the load is spread over, 15). The full test is documented in docs/sync.md."""
+long the load is spread over, 20). The full test is documented in docs/sync.md."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from tests.support.service import ServiceProcess
 AGENTS = int(os.environ.get("TELEMETRY_CHAOS_AGENTS", "4"))
 RUNS = int(os.environ.get("TELEMETRY_CHAOS_RUNS", "150"))
 KILLS = int(os.environ.get("TELEMETRY_CHAOS_KILLS", "5"))
-LOAD_SECONDS = float(os.environ.get("TELEMETRY_CHAOS_SECONDS", "15"))
+LOAD_SECONDS = float(os.environ.get("TELEMETRY_CHAOS_SECONDS", "20"))
 
 
 class Killer(threading.Thread):
@@ -40,7 +40,9 @@ class Killer(threading.Thread):
     def run(self) -> None:
         try:
             began = time.monotonic()
-            for moment in sorted(self.rng.uniform(0.05, 0.8) * LOAD_SECONDS for _ in range(KILLS)):
+            # Moments in the first half: each restart waits for /health, which takes seconds
+            # on a loaded machine, and every kill must still land while the agents run.
+            for moment in sorted(self.rng.uniform(0.05, 0.5) * LOAD_SECONDS for _ in range(KILLS)):
                 time.sleep(max(0.0, began + moment - time.monotonic()))
                 if all(agent.poll() is not None for agent in self.agents):
                     return
