@@ -1,7 +1,8 @@
 """Drain rate of `SyncWorker` into a real local service (SQLite, synchronous=FULL): a buffer
 of N entries as an outage leaves it (several agents' runs interleaved, each a create and its
 end, plus ends of runs whose create got through before the outage), synced until empty.
-Prints entries/s (target >= 10,000) and checks the rows afterwards.
+Prints entries/s (target >= 10,000), the CPU per entry of the sync (by thread) and of the
+service, and checks the rows afterwards.
 
 Usage: .venv/bin/python bench/bench_sync.py [--entries 100000] [--ends-only 0.02] [--dir DIR]"""
 
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import random
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -86,6 +89,58 @@ def write_buffer(buffer: BufferDirectory, entries: int, ends_only: float) -> tup
     return delivered_starts, len(delivered_starts) + pair_runs // AGENTS * AGENTS
 
 
+def _cpu_seconds(stat_path: str) -> float:
+    """User + system CPU seconds in a /proc `stat` file (of a process or a thread)."""
+    with open(stat_path) as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ThreadCpu:
+    """CPU seconds of this process's threads by name (pool threads by prefix), sampled from
+    /proc every `interval_s`: what a thread spends after its last sample is missed, so the
+    shares are approximate; the process total (`time.process_time`) is exact."""
+
+    def __init__(self, interval_s: float = 0.2) -> None:
+        self._seen: dict[int, tuple[str, float]] = {}
+        self._start: dict[int, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._interval_s = interval_s
+        self._thread = threading.Thread(target=self._sample_until_stopped, name="bench-sampler", daemon=True)
+
+    def __enter__(self) -> ThreadCpu:
+        self._sample()
+        self._start = dict(self._seen)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def by_name(self) -> list[tuple[str, float]]:
+        """(thread name, CPU seconds), most first."""
+        spent: dict[str, float] = {}
+        for tid, (name, seconds) in self._seen.items():
+            spent[name] = spent.get(name, 0.0) + seconds - self._start.get(tid, (name, 0.0))[1]
+        return sorted(spent.items(), key=lambda item: -item[1])
+
+    def _sample_until_stopped(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self._sample()
+
+    def _sample(self) -> None:
+        names = {thread.native_id: thread.name.rsplit("_", 1)[0] for thread in threading.enumerate()}
+        for tid in map(int, os.listdir("/proc/self/task")):
+            try:
+                seconds = _cpu_seconds(f"/proc/self/task/{tid}/stat")
+            except OSError:
+                continue  # the thread ended meanwhile
+            name = names.get(tid) or self._seen.get(tid, ("?", 0.0))[0]
+            self._seen[tid] = (name, seconds)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=100_000)
@@ -97,16 +152,23 @@ def main() -> None:
     started = time.perf_counter()
     delivered_starts, runs = write_buffer(buffer, args.entries, args.ends_only)
     total = len(buffer.pending())
+    # Written without fsync to save time; the client's default (fsync "always") leaves them
+    # on disk, so they are flushed before the clock starts.
+    os.sync()
     print(f"setup: {total:,} buffer files in {time.perf_counter() - started:.1f} s ({runs:,} runs)")
     service = ServiceProcess(directory / "telemetry.sqlite").start()
+    assert service.pid is not None
     api = ServiceApi(service.url, read_timeout=60.0)
     try:
         for offset in range(0, len(delivered_starts), 500):
             api.create_batch(delivered_starts[offset : offset + 500])
         worker = SyncWorker(buffer, api)
-        started, cpu_started = time.perf_counter(), time.process_time()
-        report = worker.run_once()
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        service_started = _cpu_seconds(f"/proc/{service.pid}/stat")
+        with ThreadCpu() as threads:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            report = worker.run_once()
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        service_cpu = _cpu_seconds(f"/proc/{service.pid}/stat") - service_started
         stats = httpx.get(f"{service.url}/metrics", timeout=30).json()
     finally:
         api.close()
@@ -116,6 +178,9 @@ def main() -> None:
     # The sync's own CPU (all its threads; the service is another process): steadier than
     # the wall rate on a shared machine, and what the service's core has to share.
     print(f"sync cpu: {cpu:.2f} s = {cpu / total * 1e6:.1f} us per entry")
+    shares = ", ".join(f"{name} {seconds / total * 1e6:.1f}" for name, seconds in threads.by_name())
+    print(f"  by thread (us per entry, sampled): {shares}")
+    print(f"service cpu: {service_cpu:.2f} s = {service_cpu / total * 1e6:.1f} us per entry")
     print(f"report: {report}")
     running = stats["by_status"].get("running", 0)
     ok = report.remaining == 0 and stats["total_runs"] == runs and running == 0

@@ -1,16 +1,19 @@
 """The sync worker: drains the buffer directory into the service, oldest first, and deletes
 an entry only after the service acknowledged it. Several workers (threads or processes) may
-share one directory, because each entry is claimed by an atomic rename before delivery.
+share one directory: a pass claims the entries of each window before it reads them (one
+claims file per pass, under a lock; `telemetry.shell.buffer.Claims`), and no two live
+passes hold the same entry.
 
 Rules of a pass, taken window by window (`window` files, oldest first by name):
-- The entries of one run in a window are folded into one create of the run's merged record
-  (its create, overlaid with the fields each update names) and sent through the batch
-  endpoint: `created` acknowledges them all; `duplicate` acknowledges the creates and sends
-  the updates by PATCH; an item error sends each entry on its own.
+- The entries of one run in a window are folded, as they are read, into one create of the
+  run's record (its create, overlaid with the fields each update names) and sent through
+  the batch endpoint: `created` acknowledges them all; `duplicate` acknowledges the creates
+  and sends the updates by PATCH; an item error sends each entry on its own.
 - An update is a PATCH; a 404 turns it into a create of the entry's full record
   (`telemetry.shell.sync_send`).
 - Refused (4xx) -> `rejected/`; unreadable -> `corrupt/`; both counted, never retried.
-- Unavailable, or not authorized -> the pass stops and every claimed entry is given back.
+- Unavailable, or not authorized -> the pass stops and its claims end: what it did not
+  settle is left for a later pass.
 - A directory that cannot be written is read in place: each entry is sent once per worker.
 Any order or repetition of deliveries converges, since creates never overwrite and a PATCH
 never moves a terminal run back to `running` (the service's convergence rule)."""
@@ -22,15 +25,14 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 
-from telemetry.shell.buffer import BufferDirectory
+from telemetry.shell.buffer import BufferDirectory, ClaimsBusy
 from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.shell.service_api import ServiceApi
-from telemetry.shell.sync_pass import Claimed, SyncPass, carry_recent_starts
-from telemetry.shell.sync_send import Lanes, Sender
+from telemetry.shell.sync_pass import SyncPass
+from telemetry.shell.sync_send import Lanes, Sender, Sent
 
 Progress = Callable[[int, int], None]
 """Called as `progress(done, total)` while a pass runs."""
@@ -98,11 +100,7 @@ class SyncWorker:
         return self._run_pass(progress, threading.Event())
 
     def _run_pass(self, progress: Progress | None, stop: threading.Event) -> SyncReport:
-        run = SyncPass(self.buffer, self._note, stop, self._settled)
-        try:
-            self.buffer.return_stale_claims(self._claim_timeout_s)
-        except OSError as error:
-            run.note("stale claims", f"cannot give back stale claims: {error}")
+        run = SyncPass(self.buffer, self._note, stop, self._settled, self._claim_timeout_s)
         try:
             names = self.buffer.pending_names()
         except OSError as error:
@@ -110,24 +108,32 @@ class SyncWorker:
             return self._report(run)
         if progress is not None:
             progress(0, len(names))
-        windows = [names[start : start + self._window] for start in range(0, len(names), self._window)]
-        self._deliver_windows(windows, run, lambda: progress(run.done, len(names)) if progress else None)
-        run.release_all()
+        try:
+            self._deliver_windows(names, run, lambda: progress(run.done, len(names)) if progress else None)
+        finally:
+            run.release()
         return self._report(run)
 
-    def _deliver_windows(self, windows: list[list[str]], run: SyncPass, advanced: Callable[[], None]) -> None:
-        """Deliver window after window until done or the pass must stop. The next window
-        is claimed and read while this one is on the wire, so file and service work overlap."""
-        claimers = ThreadPoolExecutor(1, thread_name_prefix="telemetry-sync-claim")
-        with claimers as claimer, Lanes(self._concurrency) as lanes:
-            upcoming = claimer.submit(run.claim_all, windows[0]) if windows else None
-            for index in range(len(windows)):
-                assert upcoming is not None
-                claimed = upcoming.result()
-                last = index + 1 == len(windows) or run.stop.is_set()
-                upcoming = None if last else claimer.submit(run.claim_all, windows[index + 1])
-                if run.stop.is_set() or not self._deliver_window(claimed, run, last, lanes):
+    def _deliver_windows(self, names: list[str], run: SyncPass, advanced: Callable[[], None]) -> None:
+        """Deliver window after window until done or the pass must stop. A window's batches
+        go on the wire while the next window is claimed and read; its answers are settled
+        after that, so the file work and the service's work overlap."""
+        with Lanes(self._concurrency) as lanes:
+            on_the_wire: Sent = []
+            while run.cursor < len(names):
+                if lanes.halt.is_set() or run.stop.is_set():
+                    break  # the answers on the wire say why
+                try:
+                    runs = run.next_window(names, self._window)
+                except ClaimsBusy as error:
+                    run.note("buffer busy", str(error))
+                    break
+                sending = self._sender.send(runs, run, lanes)
+                if not self._sender.settle(on_the_wire, run, lanes):
                     return
+                advanced()
+                on_the_wire = sending
+            if self._sender.settle(on_the_wire, run, lanes):
                 advanced()
 
     def _report(self, run: SyncPass) -> SyncReport:
@@ -145,18 +151,11 @@ class SyncWorker:
         )
 
     def _remaining(self) -> int:
+        """Pending entries no other live pass holds."""
         try:
-            return len(self.buffer.pending_names())
+            return len(self.buffer.unclaimed_names(self._claim_timeout_s))
         except OSError:
             return 0  # reported by the pass as "cannot list buffer"
-
-    def _deliver_window(self, claimed: list[Claimed], run: SyncPass, last: bool, lanes: Lanes) -> bool:
-        """False when the pass must stop (service unavailable, not authorized, stop)."""
-        groups: dict[str, list[Claimed]] = {}
-        for item in run.carried + claimed:
-            groups.setdefault(item.entry.event_id, []).append(item)
-        run.carried = [] if last else carry_recent_starts(groups, claimed[-max(1, self._window // 10) :])
-        return self._sender.deliver(list(groups.values()), run, lanes)
 
     def _note(self, kind: str, detail: str) -> None:
         self.metrics.swallowed("sync." + kind.replace(" ", "_"), detail)
@@ -181,7 +180,8 @@ class SyncWorker:
 
     def stop(self, timeout_s: float) -> bool:
         """Ask the thread to stop and wait up to `timeout_s`; True if it has stopped. An
-        entry claimed when the process exits is given back by the next pass of any worker."""
+        entry claimed when the process exits is free for the next pass of any worker (the
+        claims die with the process)."""
         self._stop.set()
         thread = self._thread
         if thread is None or self._pid != os.getpid():
@@ -220,8 +220,8 @@ class BackgroundSync:
     """The sync thread as one of the client's lifecycle workers: started lazily with the
     others, stopped within the exit budget, rebuilt in a forked child (with the child's
     own `ServiceApi` from `make_worker`). `interval_s <= 0` turns it off. Entries a pass
-    holds when the process ends stay in `.claims/`, and the next pass of any worker gives
-    them back (their claimant's pid is gone)."""
+    holds when the process ends stay in the buffer; its claims die with the process (the
+    kernel drops its lock), so the next pass of any worker takes them."""
 
     def __init__(self, make_worker: Callable[[], SyncWorker], interval_s: float, metrics: SelfMetrics) -> None:
         self._make_worker = make_worker

@@ -1,16 +1,16 @@
 """How one window's entries go on the wire, and what each answer does to an entry: the
-batch endpoint for the merged records of its runs, then single requests, several at once,
-for what the batch left (updates of stored runs, refused merges); then every outcome is
-settled in order: acknowledged, rejected, or kept because the pass must stop."""
+batch endpoint for the folded records of its runs (queued on a wire thread while the next
+window is read), then single requests, several at once, for what the batch left (updates
+of stored runs, refused folds), read again from their files; every outcome is settled in
+order: acknowledged, rejected, or kept because the pass must stop."""
 
 from __future__ import annotations
 
 import threading
-from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from telemetry.shell.service_api import BatchResult, Delivered, NotFound, Outcome, Refused, ServiceApi, Unavailable
-from telemetry.shell.sync_pass import Claimed, SyncPass, chunks, merged_body
+from telemetry.shell.sync_pass import RunFold, SyncPass, chunks
 from telemetry.shell.wire import WireEntry
 
 _UNAUTHORIZED = frozenset({401, 403})
@@ -25,84 +25,96 @@ def _stops(outcome: Outcome) -> bool:
     )
 
 
-Sent = Future[BatchResult | Outcome]
+Sent = list[tuple[list[RunFold], Future[BatchResult | Outcome | None]]]
+"""A window's batches, queued on the wire thread: each chunk of runs and its answer (None
+if it was not sent, because the pass stops)."""
 
 
 class Lanes:
     """The threads one pass sends on: batches one after another on `batches` (so this side
-    folds, encodes and deletes files while the service works on the batch before), single
-    requests several at once on `singles`."""
+    reads, folds and deletes files while the service works), single requests several at
+    once on `singles`. `halt` is set by the first answer that stops the pass."""
 
     def __init__(self, concurrency: int) -> None:
         self.batches = ThreadPoolExecutor(1, thread_name_prefix="telemetry-sync-wire")
         self.singles = ThreadPoolExecutor(concurrency, thread_name_prefix="telemetry-sync-send")
-        self.halt = threading.Event()  # a single request met an outage: send no more
+        self.halt = threading.Event()
 
     def __enter__(self) -> Lanes:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.halt.set()
+        self.halt.set()  # what is still queued is not sent; its entries stay for later
         self.batches.shutdown()
         self.singles.shutdown()
 
 
 class Sender:
-    """Delivers the claimed entries of a window, grouped by run, and settles each one."""
+    """Delivers the claimed entries of a window, folded by run, and settles each one."""
 
     def __init__(self, api: ServiceApi, batch_size: int) -> None:
         self._api = api
         self._batch_size = batch_size
 
-    def deliver(self, groups: list[list[Claimed]], run: SyncPass, lanes: Lanes) -> bool:
-        """False when the pass must stop (service unavailable, not authorized, stop). Each
-        batch answer is settled while the next batch is on the wire."""
-        singles: list[Claimed] = []
-        in_flight: deque[tuple[list[list[Claimed]], Sent]] = deque()
-        for chunk in chunks(groups, self._batch_size):
-            bodies = [merged_body([item.entry for item in group]) for group in chunk]
-            in_flight.append((chunk, lanes.batches.submit(self._api.create_batch_wire, bodies)))
-            if len(in_flight) > 1 and not self._settle_batch(*in_flight.popleft(), run, singles):
-                break
-        else:
-            while in_flight:
-                if not self._settle_batch(*in_flight.popleft(), run, singles):
-                    break
-            else:
-                return self._send_singles(singles, run, lanes)
-        for _, sent in in_flight:  # sent after the stop: its entries stay claimed, given back
-            sent.exception()
-        return False
+    def send(self, runs: list[RunFold], run: SyncPass, lanes: Lanes) -> Sent:
+        """Queue the window's runs on the wire thread, one create of each folded record,
+        and return at once: the caller reads the next window meanwhile."""
+        return [
+            (chunk, lanes.batches.submit(self._send_batch, chunk, run, lanes))
+            for chunk in chunks(runs, self._batch_size)
+        ]
 
-    def _settle_batch(
-        self, groups: list[list[Claimed]], sent: Sent, run: SyncPass, singles: list[Claimed]
-    ) -> bool:
-        result = sent.result()
+    def _send_batch(self, runs: list[RunFold], run: SyncPass, lanes: Lanes) -> BatchResult | Outcome | None:
+        if lanes.halt.is_set() or run.stop.is_set():
+            return None
+        result = self._api.create_batch_wire([fold.record() for fold in runs])
+        if not isinstance(result, BatchResult) and _stops(result):
+            lanes.halt.set()
+        return result
+
+    def settle(self, sent: Sent, run: SyncPass, lanes: Lanes) -> bool:
+        """Settle a window's batch answers in order, then send what they left one request
+        each. False when the pass must stop (service unavailable, not authorized, stop)."""
+        singles: list[str] = []
+        try:
+            for runs, answer in sent:
+                result = answer.result()
+                if result is None or not self._settle_batch(runs, result, run, singles):
+                    lanes.halt.set()
+                    return False
+            return self._send_singles(singles, run, lanes)
+        finally:
+            run.flush()
+
+    def _settle_batch(self, runs: list[RunFold], result: BatchResult | Outcome, run: SyncPass, singles: list[str]) -> bool:
         if not isinstance(result, BatchResult):
             if self._stops_pass(result, run):
                 return False
             # A whole batch refused (too large, or a service without the batch endpoint):
             # each entry gets its own verdict.
-            singles.extend(item for group in groups for item in group)
+            singles.extend(path for fold in runs for path in fold.paths)
             return True
-        for group, status in zip(groups, result.statuses):
+        for fold, status in zip(runs, result.statuses):
             if status == "created":
-                run.acknowledge(group, duplicate=False)
-            elif status == "duplicate":
-                run.acknowledge([item for item in group if item.entry.operation == "create"], duplicate=True)
-                singles.extend(item for item in group if item.entry.operation != "create")
-            else:  # the merged record was refused: each entry gets its own verdict
-                singles.extend(group)
+                run.acknowledge(fold.paths, duplicate=False)
+            elif status == "duplicate":  # stored already: its updates go on their own
+                creates, updates = fold.split()
+                run.acknowledge(creates, duplicate=True)
+                singles.extend(updates)
+            else:  # the folded record was refused: each entry gets its own verdict
+                singles.extend(fold.paths)
         return True
 
-    def _send_singles(self, items: list[Claimed], run: SyncPass, lanes: Lanes) -> bool:
+    def _send_singles(self, paths: list[str], run: SyncPass, lanes: Lanes) -> bool:
         """Send entries one request each, several at a time (a single write costs the
-        service a commit; concurrent ones share it). Outcomes are settled in order here,
-        and the first outcome that stops the pass keeps the rest from being sent."""
-        sent = [lanes.singles.submit(self._send_single, item.entry, run, lanes) for item in items]
+        service a commit; concurrent ones share it), read again from their files. Outcomes
+        are settled in order here, and the first outcome that stops the pass keeps the rest
+        from being sent."""
+        entries = [(path, entry) for path in paths if (entry := run.read(path)) is not None]
+        sent = [lanes.singles.submit(self._send_single, entry, run, lanes) for _, entry in entries]
         go_on = not run.stop.is_set()
-        for item, outcome in zip(items, (future.result() for future in sent)):
-            go_on = outcome is not None and self._settle(item, outcome, run) and go_on
+        for (path, entry), outcome in zip(entries, (future.result() for future in sent)):
+            go_on = outcome is not None and self._settle(path, entry, outcome, run) and go_on
         return go_on
 
     def _send_single(self, entry: WireEntry, run: SyncPass, lanes: Lanes) -> Outcome | None:
@@ -129,16 +141,14 @@ class Sender:
                 outcome = self._api.patch_wire(entry.event_id, patch)
         return outcome
 
-    def _settle(self, item: Claimed, outcome: Outcome, run: SyncPass) -> bool:
+    def _settle(self, path: str, entry: WireEntry, outcome: Outcome, run: SyncPass) -> bool:
         if self._stops_pass(outcome, run):
             return False
-        entry = item.entry
         if isinstance(outcome, Delivered):
-            run.acknowledge([item], duplicate=entry.operation == "create" and outcome.status == "duplicate")
+            run.acknowledge([path], duplicate=entry.operation == "create" and outcome.status == "duplicate")
         elif isinstance(outcome, Refused):
-            run.reject(item, outcome.reason)
+            run.reject(path, outcome.reason)
         return True
-
     @staticmethod
     def _stops_pass(outcome: Outcome, run: SyncPass) -> bool:
         """True, with the reason noted, for an outcome that stops the pass (`_stops`)."""

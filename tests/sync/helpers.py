@@ -17,6 +17,7 @@ from telemetry.core import AssociateCommit, EndRun, RegistryState, SetMetrics, S
 from telemetry.core.commands import Command
 from telemetry.effects.records import BufferEntry, RunRecord
 from telemetry.effects.vocabulary import AppendBuffer
+from telemetry.shell.buffer import CLAIMS_DIR, LOCK_NAME
 from telemetry.shell.wire import buffer_document, record_to_wire
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
@@ -84,6 +85,12 @@ def write_entry(buffer_dir: Path, sequence: int, entry: BufferEntry) -> Path:
     hidden.write_bytes(buffer_document(entry, T0.isoformat()))
     os.rename(hidden, path)
     return path
+
+
+def claims_files(buffer_dir: Path) -> list[str]:
+    """The claims files of passes in `buffer_dir` (all but the claims lock)."""
+    claims = buffer_dir / CLAIMS_DIR
+    return sorted(path.name for path in claims.iterdir() if path.name != LOCK_NAME) if claims.exists() else []
 
 
 def fetch_row(client: httpx.Client, event_id: str) -> dict[str, Any] | None:

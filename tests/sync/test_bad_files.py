@@ -1,25 +1,25 @@
-"""Buffer files sync cannot use (corrupt, truncated, empty, another format) and a buffer
-directory it cannot write: sync reports and skips them, never wedges, never loses or
-deletes a good entry."""
+"""Buffer files sync cannot use (corrupt, truncated, empty, another format), a buffer
+directory it cannot write, and files it cannot delete: sync reports and skips them, never
+wedges, never loses or deletes a good entry."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from telemetry.effects.records import BufferEntry
-from telemetry.shell.buffer import BufferDirectory
+from telemetry.shell.buffer import CLAIMS_DIR, BufferDirectory
 from telemetry.shell.service_api import ServiceApi
 from telemetry.shell.sync import SyncWorker
 from telemetry.shell.wire import buffer_document
 from tests.support.service import ServiceProcess
-from tests.sync.helpers import T0, fetch_row, simple_record, write_entry
+from tests.sync.helpers import T0, claims_files, fetch_row, simple_record, write_entry
 
 _GOOD = buffer_document(BufferEntry("create", simple_record()), T0.isoformat())
 BAD_FILES = {
@@ -62,7 +62,7 @@ def test_unusable_files_are_quarantined_with_a_reason_and_good_entries_delivered
     with httpx.Client(base_url=shared_service.url) as client:
         assert all(fetch_row(client, event_id) is not None for event_id in good)
     assert (buffer_dir / "notes.txt").exists()
-    assert not list((buffer_dir / ".claims").iterdir())
+    assert claims_files(buffer_dir) == []
 
 
 def test_with_the_service_down_bad_files_go_aside_and_good_entries_stay(tmp_path: Path) -> None:
@@ -142,3 +142,57 @@ def test_sync_command_on_a_read_only_buffer_reports_and_exits_1(
     assert result.returncode == 1, result.stderr
     assert "buffer not writable" in result.stderr
     assert "remaining" in result.stdout
+
+
+@pytest.fixture
+def immutable() -> Iterator[Callable[[Path], None]]:
+    """Makes a file or directory immutable (`chattr +i`: even root cannot delete it, or
+    delete inside it); what is still there is made mutable again at the end."""
+    made: list[Path] = []
+
+    def make(path: Path) -> None:
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+            pytest.skip("no immutable files on this file system")
+        made.append(path)
+
+    yield make
+    for path in made:
+        if path.exists():
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_an_entry_that_cannot_be_deleted_is_not_counted_and_is_delivered_again_later(
+    shared_api: ServiceApi, tmp_path: Path, immutable: Callable[[Path], None]
+) -> None:
+    stuck, free = (write_entry(tmp_path, sequence, BufferEntry("create", simple_record())) for sequence in range(2))
+    immutable(stuck)
+    first = SyncWorker(BufferDirectory(tmp_path), shared_api).run_once()
+    assert (first.delivered, first.remaining) == (1, 1)
+    assert any(error.startswith("cannot remove settled entry:") for error in first.errors)
+    assert not free.exists() and stuck.exists()
+    subprocess.run(["chattr", "-i", str(stuck)], check=True)
+    second = SyncWorker(BufferDirectory(tmp_path), shared_api).run_once()
+    assert (second.duplicates, second.remaining) == (1, 0)  # the service held it already
+
+
+def test_claims_that_cannot_be_removed_are_reported_and_taken_over_by_the_next_pass(
+    shared_api: ServiceApi, tmp_path: Path, immutable: Callable[[Path], None]
+) -> None:
+    for sequence in range(2):
+        write_entry(tmp_path, sequence, BufferEntry("create", simple_record()))
+    claims = tmp_path / CLAIMS_DIR
+    locked: list[Path] = []
+
+    def lock_claims_directory(done: int, total: int) -> None:
+        if claims.exists() and not locked:  # after the first window: the pass made its claims file
+            immutable(claims)
+            locked.append(claims)
+
+    first = SyncWorker(BufferDirectory(tmp_path), shared_api, window=1).run_once(lock_claims_directory)
+    assert (first.delivered, first.remaining) == (2, 0)
+    assert any(error.startswith("cannot release claims:") for error in first.errors)
+    assert len(claims_files(tmp_path)) == 1
+    subprocess.run(["chattr", "-i", str(claims)], check=True)
+    write_entry(tmp_path, 2, BufferEntry("create", simple_record()))
+    assert SyncWorker(BufferDirectory(tmp_path), shared_api).run_once().delivered == 1
+    assert claims_files(tmp_path) == []  # the first pass's claims file, unlocked, was removed

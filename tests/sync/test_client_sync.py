@@ -77,7 +77,7 @@ def test_at_exit_with_a_hung_service_sync_stops_and_nothing_is_lost(
             env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    # What the exiting sync thread still held is in .claims/, given back by the next pass.
+    # What the exiting sync thread still held is free again: its process (and lock) is gone.
     report = SyncWorker(BufferDirectory(tmp_path / "buffer"), shared_api).run_once()
     assert (report.remaining, report.rejected) == (0, 0)
     with httpx.Client(base_url=shared_service.url) as http:

@@ -45,7 +45,6 @@ def test_the_thread_backs_off_while_the_service_is_down_and_resumes(service: Ser
     worker = SyncWorker(buffer, api, backoff_base_s=0.05, backoff_cap_s=0.2)
     worker.start(interval_s=0.05)
     wait_for(lambda: worker.metrics.count("errors.sync.service_unavailable") >= 3, "passes retried", WAIT_S)
-    # A pass holds the file in its claims while it tries; between passes it is back.
     wait_for(lambda: len(buffer.pending()) == 1, "the entry kept while the service is down", WAIT_S)
     service.start()
     wait_for(lambda: buffer.pending() == [], "delivered once the service is back", WAIT_S)

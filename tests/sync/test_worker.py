@@ -15,7 +15,7 @@ from telemetry.shell.service_api import ServiceApi
 from telemetry.shell.sync import SyncWorker
 from telemetry.shell.wire import record_to_wire
 from tests.support.service import ServiceFactory, ServiceProcess
-from tests.sync.helpers import T0, differences, fetch_row, simple_record, write_entry
+from tests.sync.helpers import T0, claims_files, differences, fetch_row, simple_record, write_entry
 
 STAMP = T0.isoformat(timespec="microseconds")
 
@@ -120,7 +120,7 @@ def test_entries_are_deleted_only_after_the_service_acknowledged_them(
 
     report = worker.run_once(kill_once)
     assert report.service_unavailable and 0 < report.remaining < len(entries)
-    assert not list((tmp_path / ".claims").iterdir())
+    assert claims_files(tmp_path) == []
     pending = BufferDirectory(tmp_path).pending()
     assert all(BufferDirectory.read(path) == written[path.name] for path in pending)
     gone = set(written) - {path.name for path in pending}
