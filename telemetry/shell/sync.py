@@ -78,6 +78,7 @@ class SyncWorker:
         metrics: SelfMetrics | None = None,
     ) -> None:
         self.buffer = buffer
+        self.api = api
         self._sender = Sender(api, batch_size)
         self._concurrency = concurrency
         self._window = window
@@ -112,6 +113,8 @@ class SyncWorker:
             self._deliver_windows(names, run, lambda: progress(run.done, len(names)) if progress else None)
         finally:
             run.release()
+        if progress is not None:  # the deletions the last window waited for are counted now
+            progress(run.done, len(names))
         return self._report(run)
 
     def _deliver_windows(self, names: list[str], run: SyncPass, advanced: Callable[[], None]) -> None:
@@ -145,12 +148,12 @@ class SyncWorker:
             duplicates=tally["duplicates"],
             quarantined=tally["quarantined"],
             rejected=tally["rejected"],
-            remaining=self._remaining(),
+            remaining=self.remaining(),
             errors=tuple(run.errors.values()),
             service_unavailable=run.unavailable,
         )
 
-    def _remaining(self) -> int:
+    def remaining(self) -> int:
         """Pending entries no other live pass holds."""
         try:
             return len(self.buffer.unclaimed_names(self._claim_timeout_s))

@@ -5,6 +5,7 @@ entries remain (service down, not authorized, or the buffer directory cannot be 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.config import TelemetryConfig
 from telemetry.shell.service_api import ServiceApi
 from telemetry.shell.sync import SyncReport, SyncWorker, backoff_delay
+from telemetry.shell.sync_processes import ProcessPass
 
 _COUNTS = ("delivered", "duplicates", "quarantined", "rejected", "remaining")
 
@@ -45,7 +47,9 @@ def _summary(report: SyncReport) -> Table:
     return table
 
 
-def _drain(worker: SyncWorker, loop: bool, max_seconds: float | None, console: Console) -> SyncReport:
+def _drain(
+    worker: SyncWorker, passes: ProcessPass, loop: bool, max_seconds: float | None, console: Console
+) -> SyncReport:
     """One pass, or (`loop`) passes until the buffer is empty, backing off while the service
     is down; a pass that neither delivered nor met an outage ends the loop (retrying a read-only
     directory or a wrong token cannot help)."""
@@ -53,12 +57,19 @@ def _drain(worker: SyncWorker, loop: bool, max_seconds: float | None, console: C
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     failures = 0
     rng = random.Random()
+    # Refreshed by the passes' progress calls, not by rich's own thread: the helper
+    # processes of a pass are forked, and a fork should not copy a thread's held locks.
     with Progress(
-        TextColumn("syncing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    ) as bar:
+        TextColumn("syncing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+        auto_refresh=False,
+    ) as bar:  # fmt: skip
         task = bar.add_task("sync", total=None)
+
+        def advanced(done: int, listed: int) -> None:
+            bar.update(task, completed=done, total=listed, refresh=True)
+
         while True:
-            report = worker.run_once(lambda done, all_: bar.update(task, completed=done, total=all_))
+            report = passes.run(worker, advanced)
             total = _combined(total, report)
             progressed = report.delivered + report.duplicates + report.quarantined + report.rejected > 0
             if not loop or report.remaining == 0 or not (report.service_unavailable or progressed):
@@ -79,6 +90,8 @@ def _drain(worker: SyncWorker, loop: bool, max_seconds: float | None, console: C
               help="One pass (default), or passes until the buffer is empty, backing off while the service is down.")
 @click.option("--max-seconds", type=float, default=None, help="With --loop: give up after this long.")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="HTTP read timeout in seconds.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Processes that sync at once (each is bound by its own GIL) [default: CPUs, at most 4].")  # fmt: skip
 def sync(
     buffer_dir: Path | None,
     api_url: str | None,
@@ -86,18 +99,24 @@ def sync(
     once: bool,
     max_seconds: float | None,
     timeout: float,
+    workers: int | None,
 ) -> None:
     """Deliver buffered runs to the service; exit 1 if entries remain."""
     # Errors are listed after the summary; the once-per-kind log lines would repeat them.
     logging.getLogger("telemetry").addHandler(logging.NullHandler())
     config = TelemetryConfig.from_env()
-    api = ServiceApi(api_url or config.api_url, token or config.api_token, read_timeout=timeout)
-    worker = SyncWorker(BufferDirectory(buffer_dir or config.buffer_dir), api)
+    url, token, directory = api_url or config.api_url, token or config.api_token, buffer_dir or config.buffer_dir
+
+    def make_worker() -> SyncWorker:
+        return SyncWorker(BufferDirectory(directory), ServiceApi(url, token, read_timeout=timeout))
+
+    worker = make_worker()
+    passes = ProcessPass(make_worker, workers or min(4, os.cpu_count() or 1))
     stderr = Console(stderr=True)
     try:
-        report = _drain(worker, not once, max_seconds, stderr)
+        report = _drain(worker, passes, not once, max_seconds, stderr)
     finally:
-        api.close()
+        worker.api.close()
     Console().print(_summary(report))
     for error in report.errors:
         stderr.print(f"warning: {error}", markup=False, highlight=False, soft_wrap=True)
