@@ -35,6 +35,8 @@ from telemetry.shell.service_api import ServiceApi  # noqa: E402
 from tests.support.receiver import HANG, HungPort, Receiver, closed_port_url  # noqa: E402
 from tests.support.service import ServiceProcess  # noqa: E402
 
+from machine_speed import cpu_reference  # noqa: E402 (beside this script)
+
 Row = tuple[str, str, str]
 PAYLOAD = {"step": 3, "item": "page-17", "ok": True}
 
@@ -240,7 +242,7 @@ def main() -> None:
         "down": lambda base: bench_down_pairs(base, options.pairs),
         "exit": bench_exit,
     }
-    table = Table("measure", "result", "target / note", title="telemetry client")
+    table = Table("measure", "result", "target / note", title="telemetry client", caption=cpu_reference())
     with tempfile.TemporaryDirectory(prefix="bench-client-") as temporary:
         for name in options.only.split(","):
             for row in parts[name](Path(temporary)):

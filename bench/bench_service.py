@@ -38,6 +38,8 @@ from telemetry.service.sqlite_schema import ensure_schema
 from telemetry.service.validation import validated_create
 from telemetry.shell.edge import fresh_event_id, fresh_nonce
 
+from machine_speed import cpu_reference  # noqa: E402 (beside this script)
+
 BATCH_SIZE = 100
 RANDOM_EVENT_IDS = False
 SINGLE_THREADS = 4
@@ -234,7 +236,7 @@ def main() -> None:
             service.send_signal(signal.SIGTERM)
             service.wait(60)
         raw_rate = raw_sqlite(directory, args.raw_rows)
-    print(f"machine: {os.cpu_count()} cores; service synchronous=FULL, WAL, group commit")
+    print(f"machine: {os.cpu_count()} cores; service synchronous=FULL, WAL, group commit; {cpu_reference()}")
     _, batch_rate, single_rate = RATES
     print(f"(a) batch create, {args.threads} threads x {BATCH_SIZE}: {batch}  target >= 20,000")
     print(f"(b) single create, {SINGLE_THREADS} threads:       {single}  target >= 2,000")

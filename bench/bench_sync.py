@@ -33,6 +33,8 @@ from telemetry.shell.sync import SyncWorker  # noqa: E402
 from telemetry.shell.sync_processes import ProcessPass  # noqa: E402
 from tests.support.service import ServiceProcess  # noqa: E402
 
+from machine_speed import cpu_reference  # noqa: E402 (beside this script)
+
 AGENTS = 8
 OPEN_RUNS_PER_AGENT = 4
 END_FIELDS = ("status", "end_time", "duration_ms", "items_discovered", "items_succeeded", "metrics_json")
@@ -166,7 +168,7 @@ def main() -> None:
     # Written without fsync to save time; the client's default (fsync "always") leaves them
     # on disk, so they are flushed before the clock starts.
     os.sync()
-    print(f"setup: {total:,} buffer files in {time.perf_counter() - started:.1f} s ({runs:,} runs)")
+    print(f"setup: {total:,} buffer files in {time.perf_counter() - started:.1f} s ({runs:,} runs); {cpu_reference()}")
     service = ServiceProcess(directory / "telemetry.sqlite").start()
     assert service.pid is not None
     api = ServiceApi(service.url, read_timeout=60.0)

@@ -51,6 +51,7 @@ class SyncReport:
     remaining: int = 0
     errors: tuple[str, ...] = ()
     service_unavailable: bool = False
+    incomplete: bool = False  # a process of the pass sent no report (`telemetry sync --workers`)
 
 
 def backoff_delay(failures: int, base_s: float, cap_s: float, rng: random.Random) -> float:
@@ -92,6 +93,11 @@ class SyncWorker:
         self._owns_metrics = metrics is None
         self.metrics = metrics or SelfMetrics()
         self._settled: set[str] = set()
+
+    @property
+    def window(self) -> int:
+        """Files a pass claims and reads at a time."""
+        return self._window
 
     # -- one pass -------------------------------------------------------------------------
 

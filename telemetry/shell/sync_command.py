@@ -51,8 +51,8 @@ def _drain(
     worker: SyncWorker, passes: ProcessPass, loop: bool, max_seconds: float | None, console: Console
 ) -> SyncReport:
     """One pass, or (`loop`) passes until the buffer is empty, backing off while the service
-    is down; a pass that neither delivered nor met an outage ends the loop (retrying a read-only
-    directory or a wrong token cannot help)."""
+    is down or a process of the pass died; a pass that neither delivered nor met either ends
+    the loop (retrying a read-only directory or a wrong token cannot help)."""
     total = SyncReport()
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     failures = 0
@@ -72,9 +72,11 @@ def _drain(
             report = passes.run(worker, advanced)
             total = _combined(total, report)
             progressed = report.delivered + report.duplicates + report.quarantined + report.rejected > 0
-            if not loop or report.remaining == 0 or not (report.service_unavailable or progressed):
+            # A pass with a process that died may have left entries it held: try again.
+            setback = report.service_unavailable or report.incomplete
+            if not loop or report.remaining == 0 or not (setback or progressed):
                 return total
-            failures = failures + 1 if report.service_unavailable else 0
+            failures = failures + 1 if setback else 0
             delay = backoff_delay(failures, 0.5, 30.0, rng) if failures else 0.0
             if deadline is not None and time.monotonic() + delay > deadline:
                 return total
@@ -111,7 +113,7 @@ def sync(
         return SyncWorker(BufferDirectory(directory), ServiceApi(url, token, read_timeout=timeout))
 
     worker = make_worker()
-    passes = ProcessPass(make_worker, workers or min(4, os.cpu_count() or 1))
+    passes = ProcessPass(make_worker, workers or min(4, len(os.sched_getaffinity(0))))
     stderr = Console(stderr=True)
     try:
         report = _drain(worker, passes, not once, max_seconds, stderr)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from pathlib import Path
 from typing import Any
 
 import orjson
 import uvloop
 
-from telemetry.service.http_protocol import CoalescingTransport
+from telemetry.service.commands import _server
+from telemetry.service.config import build_config
+from telemetry.service.http_protocol import CoalescingHttpToolsProtocol, CoalescingTransport
 from tests.service.helpers import run_body
 from tests.support.service import ServiceProcess
 
@@ -28,6 +31,9 @@ class _RecordingTransport:
 
     def close(self) -> None:
         self.transport.close()
+
+    def is_closing(self) -> bool:
+        return bool(self.transport.is_closing())
 
 
 async def _with_connection(step: Any) -> tuple[list[bytes], bytes]:
@@ -75,6 +81,39 @@ def test_close_sends_what_is_pending_first() -> None:
     writes, received = uvloop.run(_with_connection(step))
     assert received == b"head body"
     assert writes == [b"head body"]
+
+
+def test_a_write_to_a_connection_the_peer_reset_is_dropped_quietly() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        class Resetting(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                transport.abort()  # type: ignore[attr-defined]
+
+        server = await loop.create_server(Resetting, "127.0.0.1", 0)
+        lost = loop.create_future()
+
+        class Client(asyncio.Protocol):
+            def connection_lost(self, exc: Exception | None) -> None:
+                lost.set_result(None)
+
+        transport, _ = await loop.create_connection(Client, "127.0.0.1", server.sockets[0].getsockname()[1])
+        await asyncio.wait_for(lost, 5)
+        coalescing = CoalescingTransport(transport, loop)
+        coalescing.write(b"an answer nobody waits for")
+        coalescing.flush()  # raised RuntimeError (handler is closed) before the is_closing check
+        server.close()
+
+    uvloop.run(main())
+
+
+def test_the_service_runs_the_coalescing_protocol(tmp_path: Path) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("never called")
+
+    server = _server(app, build_config(db_path=tmp_path / "t.sqlite", port=0), "warning")
+    assert server.config.http is CoalescingHttpToolsProtocol
 
 
 def _exchange(port: int, request: bytes) -> bytes:
