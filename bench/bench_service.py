@@ -1,11 +1,11 @@
 """Throughput of the telemetry service, started as a real process (synchronous=FULL, temp
-SQLite file): (a) batch creates of 100 runs from several client threads, (b) single
+SQLite file): (a) batch creates of 100 runs from 4, then 8 client threads, (b) single
 creates from 4 threads (each 2xx sent only once durable), (c) the latency of a run's
 start + end (POST, then PATCH, waiting for each) from one httpx client, (d) a raw sqlite3
 loop of one transaction per row (synchronous=FULL, WAL) for reference. Prints runs/s,
 latency percentiles and ratios.
 
-Usage: .venv/bin/python bench/bench_service.py [--batches N] [--singles N] [--threads N]
+Usage: .venv/bin/python bench/bench_service.py [--batches N] [--singles N] [--threads 4,8]
 
 Load is generated from a separate process over raw keep-alive sockets with pre-built
 requests, so the client takes as little of the machine's CPU as possible; server and
@@ -209,13 +209,14 @@ def raw_sqlite(directory: Path, rows: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=4, help="client threads for the batch phase")
-    parser.add_argument("--batches", type=int, default=60, help="batches of 100 per thread")
+    parser.add_argument("--threads", default="4,8", help="client threads for the batch phase, one run per count")
+    parser.add_argument("--batches", type=int, default=240, help="batches of 100 per run, shared by its threads")
     parser.add_argument("--singles", type=int, default=1500, help="single creates per thread (4 threads)")
     parser.add_argument("--pairs", type=int, default=400, help="sequential start+end pairs of one client")
     parser.add_argument("--raw-rows", type=int, default=3000, help="rows of the raw sqlite3 loop")
     parser.add_argument("--uuid4-event-ids", action="store_true", help="random event ids instead of the client's")
     args = parser.parse_args()
+    thread_counts = [int(count) for count in args.threads.split(",")]
     global RANDOM_EVENT_IDS
     RANDOM_EVENT_IDS = args.uuid4_event_ids
     with tempfile.TemporaryDirectory(prefix="bench-service-") as scratch:
@@ -227,8 +228,12 @@ def main() -> None:
             with context.Pool(1) as pool:
                 pid = service.pid
                 _measure(pool, pid, port, "/api/v1/runs/batch", batch_bodies(2, 5, 9 * 10**7), 200, 1000)  # warm-up
-                batch = _measure(pool, pid, port, "/api/v1/runs/batch",
-                    batch_bodies(args.threads, args.batches, 0), 200, args.threads * args.batches * BATCH_SIZE)  # fmt: skip
+                batches = {
+                    threads: _measure(pool, pid, port, "/api/v1/runs/batch",
+                        batch_bodies(threads, args.batches // threads, threads * 10**7), 200,
+                        threads * (args.batches // threads) * BATCH_SIZE)
+                    for threads in thread_counts
+                }  # fmt: skip
                 single = _measure(pool, pid, port, "/api/v1/runs",
                     single_bodies(SINGLE_THREADS, args.singles), 201, SINGLE_THREADS * args.singles)  # fmt: skip
                 pairs = pool.apply(_pairs, (port, args.pairs))
@@ -237,14 +242,16 @@ def main() -> None:
             service.wait(60)
         raw_rate = raw_sqlite(directory, args.raw_rows)
     print(f"machine: {os.cpu_count()} cores; service synchronous=FULL, WAL, group commit; {cpu_reference()}")
-    _, batch_rate, single_rate = RATES
-    print(f"(a) batch create, {args.threads} threads x {BATCH_SIZE}: {batch}  target >= 20,000")
+    *batch_rates, single_rate = RATES[1:]
+    for threads, line in batches.items():
+        print(f"(a) batch create, {threads} threads x {BATCH_SIZE}: {line}  target >= 20,000")
     print(f"(b) single create, {SINGLE_THREADS} threads:       {single}  target >= 2,000")
     p50, p90, p99 = (_percentile(pairs, fraction) * 1e3 for fraction in (0.5, 0.9, 0.99))
     print(f"(c) start+end pair, 1 httpx client:   p50 {p50:.2f} ms, p90 {p90:.2f} ms, p99 {p99:.2f} ms  target p50 <= 4 ms")
     print(f"(d) raw sqlite3, 1 transaction per row: {raw_rate:10,.0f} rows/s")
-    print(f"ratios: batch/raw = {batch_rate / raw_rate:.1f}x, single/raw = {single_rate / raw_rate:.2f}x, "
-          f"batch/single = {batch_rate / single_rate:.1f}x")  # fmt: skip
+    batch_rate = batch_rates[0]
+    print(f"ratios ({thread_counts[0]}-thread batches): batch/raw = {batch_rate / raw_rate:.1f}x, "
+          f"single/raw = {single_rate / raw_rate:.2f}x, batch/single = {batch_rate / single_rate:.1f}x")  # fmt: skip
 
 
 if __name__ == "__main__":
