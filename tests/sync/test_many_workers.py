@@ -124,10 +124,13 @@ from telemetry.shell.buffer import BufferDirectory
 claims = BufferDirectory(Path(sys.argv[1])).claims(300.0)
 assert claims.take([sys.argv[2]], 0, 1) == ([sys.argv[2]], 1)
 if sys.argv[3] == "fork":
+    ready, forked = os.pipe()
     child = os.fork()
-    if child == 0:
+    if child == 0:  # its at-fork handlers have run once fork() returns here
+        os.write(forked, b"x")
         time.sleep(120)
         os._exit(0)
+    os.read(ready, 1)  # not before: on a busy machine the child may not have run yet
     print(child, flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
 print("claimed", flush=True)
