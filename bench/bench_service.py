@@ -138,18 +138,19 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _measure(pool: Any, server: int, port: int, path: str, per_thread: list[list[bytes]], expected: int, runs: int) -> str:
-    """One line: runs/s, and server and client CPU microseconds per run."""
+def _measure(
+    pool: Any, server: int, port: int, path: str, per_thread: list[list[bytes]], expected: int, runs: int
+) -> tuple[float, str]:
+    """(runs/s, one line: runs/s, and server and client CPU microseconds per run)."""
     cpu_before = _cpu_seconds(server)
     elapsed, client_cpu, failures = pool.apply(_load, (port, path, per_thread, expected))
     server_cpu = _cpu_seconds(server) - cpu_before
     if failures:
         raise SystemExit(f"{len(failures)} failed requests, first: {failures[0]}")
-    RATES.append(runs / elapsed)
-    return f"{runs / elapsed:10,.0f} runs/s  (CPU per run: server {server_cpu / runs * 1e6:.0f} us, client {client_cpu / runs * 1e6:.0f} us)"
+    rate = runs / elapsed
+    return rate, f"{rate:10,.0f} runs/s  (CPU per run: server {server_cpu / runs * 1e6:.0f} us, client {client_cpu / runs * 1e6:.0f} us)"
 
 
-RATES: list[float] = []
 
 
 def _pairs(port: int, pairs: int) -> list[float]:
@@ -234,7 +235,7 @@ def main() -> None:
                         threads * (args.batches // threads) * BATCH_SIZE)
                     for threads in thread_counts
                 }  # fmt: skip
-                single = _measure(pool, pid, port, "/api/v1/runs",
+                singles = _measure(pool, pid, port, "/api/v1/runs",
                     single_bodies(SINGLE_THREADS, args.singles), 201, SINGLE_THREADS * args.singles)  # fmt: skip
                 pairs = pool.apply(_pairs, (port, args.pairs))
         finally:
@@ -242,14 +243,14 @@ def main() -> None:
             service.wait(60)
         raw_rate = raw_sqlite(directory, args.raw_rows)
     print(f"machine: {os.cpu_count()} cores; service synchronous=FULL, WAL, group commit; {cpu_reference()}")
-    *batch_rates, single_rate = RATES[1:]
-    for threads, line in batches.items():
+    single_rate, single = singles
+    for threads, (_, line) in batches.items():
         print(f"(a) batch create, {threads} threads x {BATCH_SIZE}: {line}  target >= 20,000")
     print(f"(b) single create, {SINGLE_THREADS} threads:       {single}  target >= 2,000")
     p50, p90, p99 = (_percentile(pairs, fraction) * 1e3 for fraction in (0.5, 0.9, 0.99))
     print(f"(c) start+end pair, 1 httpx client:   p50 {p50:.2f} ms, p90 {p90:.2f} ms, p99 {p99:.2f} ms  target p50 <= 4 ms")
     print(f"(d) raw sqlite3, 1 transaction per row: {raw_rate:10,.0f} rows/s")
-    batch_rate = batch_rates[0]
+    batch_rate = batches[thread_counts[0]][0]
     print(f"ratios ({thread_counts[0]}-thread batches): batch/raw = {batch_rate / raw_rate:.1f}x, "
           f"single/raw = {single_rate / raw_rate:.2f}x, batch/single = {batch_rate / single_rate:.1f}x")  # fmt: skip
 

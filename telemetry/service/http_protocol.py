@@ -48,7 +48,7 @@ class CoalescingTransport:
     def flush(self) -> None:
         if not self._pending:
             return
-        data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
+        data = b"".join(self._pending)
         self._pending.clear()
         self._size = 0
         # A connection the peer reset is closed without our `close`; uvicorn's own writes
