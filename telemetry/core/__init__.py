@@ -12,7 +12,7 @@ from telemetry.core.commands import (
     ValidateCustomRunId,
 )
 from telemetry.core.counters import RunIdCounters, run_id_metrics, run_id_snapshot
-from telemetry.core.decide import COMMIT_FIELDS, decide
+from telemetry.core.decide import COMMIT_FIELDS, decide, event_effects
 from telemetry.core.decision import Decision
 from telemetry.core.run_ids import MAX_RUN_ID_LENGTH
 from telemetry.core.state import CoreSettings, RecentRuns, RegistryState
@@ -35,6 +35,7 @@ __all__ = [
     "StartRun",
     "ValidateCustomRunId",
     "decide",
+    "event_effects",
     "run_id_metrics",
     "run_id_snapshot",
     "stored_status",

@@ -1,6 +1,7 @@
 """`TelemetryClient`, the public facade of the spec. Each call converts its input once (the
 edge), builds a command carrying the time and randomness it needs, decides under one lock,
-swaps the state, and interprets the effects outside the lock. No method raises into the
+swaps the state, and interprets the effects outside the lock; `log_event`, which changes no
+state, asks the core for its effects without a command or a lock. No method raises into the
 agent (spec INV-1), except that `track_run` re-raises the agent's own exception."""
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from telemetry.core import (
     CoreSettings,
     EndRun,
     Heartbeat,
-    LogEvent,
     RegistryState,
     SetMetrics,
     StartRun,
     ValidateCustomRunId,
     decide,
+    event_effects,
 )
 from telemetry.core.run_ids import generate_run_id
 from telemetry.shell.config import TelemetryConfig
@@ -91,14 +92,16 @@ class TelemetryClient:
         try:
             if type(payload) is dict:
                 payload = payload.copy()
-            command = LogEvent(
-                run_id if type(run_id) is str else text(run_id),
-                event_type if type(event_type) is str else text(event_type),
-                now(),
-                payload,
+            # No lock: an event never changes the state, and reading the reference is atomic.
+            self._runtime.interpreter.run(
+                event_effects(
+                    self._state,
+                    run_id if type(run_id) is str else text(run_id),
+                    event_type if type(event_type) is str else text(event_type),
+                    now(),
+                    payload,
+                )
             )
-            # No lock: LogEvent never changes the state, and reading the reference is atomic.
-            self._runtime.interpreter.run(decide(self._state, command).effects)
         except Exception as error:
             self._failed("log_event", error, "[WARN]")
 

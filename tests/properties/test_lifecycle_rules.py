@@ -22,6 +22,7 @@ from telemetry.core import (
     SetMetrics,
     StartRun,
     decide,
+    event_effects,
 )
 from telemetry.core.status import stored_status, terminal_status
 from telemetry.effects import (
@@ -199,8 +200,10 @@ def test_log_event_goes_to_ndjson_only_and_warns_for_unknown_run(
         Log("warning", f"log_event for unknown run ID: {run_id}"),
         IncrementMetric("log_event.unknown_run"),
     )
+    expected = (line,) if known else (*warnings, line)
     assert decision.state == state
-    assert decision.effects == ((line,) if known else (*warnings, line))
+    assert decision.effects == expected
+    assert event_effects(state, run_id, event_type, at, payload) == expected
 
 
 @given(active_states(), names, times)
