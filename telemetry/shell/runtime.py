@@ -30,7 +30,7 @@ class Runtime:
         self.sink = BufferSink(BufferDirectory(config.buffer_dir, config.buffer_fsync), metrics)
         self.export = _export_lane(config, metrics)
         self.interpreter = Interpreter(SyncDelivery(self.link, self.sink, metrics), self.sink, self.ndjson, self.export, metrics)
-        self.lifecycle = Lifecycle(config.exit_budget_s)
+        self.lifecycle = Lifecycle(config.exit_budget_s, metrics)
         # Drained in this order at exit: the backup file first, then the export.
         self.lifecycle.add(self.ndjson)
         if self.export is not None:
@@ -40,7 +40,7 @@ class Runtime:
         self.lifecycle.on_fork(self.link.after_fork)
         self.lifecycle.on_fork(metrics.reset_after_fork)
 
-    def close(self, budget_s: float | None = None) -> None:
+    def close(self, budget_s: object = None) -> None:
         self.lifecycle.close(budget_s)
         self.link.close()
 

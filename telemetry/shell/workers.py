@@ -1,6 +1,8 @@
 """Background threads and their lifecycle: none at import, each started lazily on first
 use, daemon, forgotten and restarted in a forked child, and drained at interpreter exit
 within a budget (what is still undelivered then is on disk, never dropped silently).
+Every client's exit hook measures its budget from one moment, the start of interpreter exit,
+so several clients in one process still exit within the largest budget, not their sum.
 
 A background worker is anything with `ensure_started`, `drain` and `after_fork`; the
 client adds each one to its `Lifecycle` in one line."""
@@ -8,6 +10,8 @@ client adds each one to its `Lifecycle` in one line."""
 from __future__ import annotations
 
 import atexit
+import math
+import numbers
 import os
 import threading
 import time
@@ -15,7 +19,11 @@ import weakref
 from collections.abc import Callable
 from typing import Protocol
 
+from telemetry.shell.self_metrics import SelfMetrics
+
 EXIT_TEARDOWN_RESERVE_S = 0.25
+# When the first exit hook of this process ran (time.monotonic); None until then.
+_exit_started: float | None = None
 
 
 class Worker(Protocol):
@@ -66,10 +74,12 @@ class LazyThread:
 
 class Lifecycle:
     """The client's background workers: started together on first use, reset in a forked
-    child, drained in order at `close()` or interpreter exit within `exit_budget_s`."""
+    child, drained in order at `close()` or interpreter exit within `exit_budget_s`. A
+    worker that fails to start or drain is counted and logged once, never raised."""
 
-    def __init__(self, exit_budget_s: float) -> None:
+    def __init__(self, exit_budget_s: float, metrics: SelfMetrics) -> None:
         self._exit_budget_s = exit_budget_s
+        self._metrics = metrics
         self._workers: list[Worker] = []
         self._fork_hooks: list[Callable[[], None]] = []
         self._closed = False
@@ -86,32 +96,64 @@ class Lifecycle:
         self._fork_hooks.append(reset)
 
     def ensure_started(self) -> None:
+        """Start every worker; one that cannot (no thread to be had) is tried again next time."""
         for worker in self._workers:
-            worker.ensure_started()
+            try:
+                worker.ensure_started()
+            except Exception as error:
+                self._metrics.swallowed(f"thread_start.{type(worker).__name__}", error)
 
-    def shutdown(self, budget_s: float | None = None) -> None:
-        """Drain every worker, sharing one deadline; the first ones (files) come first."""
-        deadline = time.monotonic() + (self._exit_budget_s if budget_s is None else budget_s)
-        for worker in self._workers:
-            worker.drain(deadline)
+    def close(self, budget_s: object = None) -> None:
+        """Drain every worker within `budget_s` (None, or anything but a number >= 0: the
+        exit budget), once; the first ones (files) come first."""
+        seconds = self._exit_budget_s if budget_s is None else _wait_seconds(budget_s)
+        if seconds is None:
+            self._metrics.swallowed(
+                "close.budget",
+                f"a close budget of type {type(budget_s).__name__} is not a number >= 0;"
+                f" the exit budget ({self._exit_budget_s} s) is used instead",
+            )
+            seconds = self._exit_budget_s
+        self._close(time.monotonic() + seconds)
 
-    def close(self, budget_s: float | None = None) -> None:
+    def at_exit(self) -> None:
+        # The budget bounds the whole exit, counted from its start (shared by every client),
+        # and draining stops a little early so the interpreter's own teardown fits in it.
+        global _exit_started
+        if _exit_started is None:
+            _exit_started = time.monotonic()
+        self._close(_exit_started + max(0.0, self._exit_budget_s - EXIT_TEARDOWN_RESERVE_S))
+
+    def _close(self, deadline: float) -> None:
         if self._closed:
             return
         self._closed = True
         atexit.unregister(self.at_exit)
-        self.shutdown(budget_s)
-
-    def at_exit(self) -> None:
-        # The budget bounds the whole exit: stop draining a little early, so the
-        # interpreter's own teardown fits in it too.
-        self.close(max(0.0, self._exit_budget_s - EXIT_TEARDOWN_RESERVE_S))
+        for worker in self._workers:
+            try:
+                worker.drain(deadline)
+            except Exception as error:
+                self._metrics.swallowed(f"drain.{type(worker).__name__}", error)
 
     def after_fork(self) -> None:
         for reset in self._fork_hooks:
             reset()
         for worker in self._workers:
             worker.after_fork()
+
+
+def _wait_seconds(value: object) -> float | None:
+    """`value` as a number of seconds one can wait for, or None if it is not a number >= 0
+    (NaN, a string, a bool...); an endless wait is capped at what a lock can wait."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        seconds = float(value)
+    except (OverflowError, ValueError, TypeError):
+        return None
+    if math.isnan(seconds) or seconds < 0:
+        return None
+    return min(seconds, threading.TIMEOUT_MAX)
 
 
 def weak_callback(method: Callable[[], None]) -> Callable[[], None]:
