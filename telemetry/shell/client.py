@@ -6,7 +6,7 @@ agent (spec INV-1), except that `track_run` re-raises the agent's own exception.
 
 from __future__ import annotations
 
-import sys
+import logging
 import threading
 import traceback
 from collections.abc import Iterator
@@ -44,10 +44,8 @@ class TelemetryClient:
     commits and statistics. Thread-safe; threads start lazily; delivery is synchronous
     (when `start_run`/`end_run` return, the record is in the service or the buffer)."""
 
-    def __init__(self, config: TelemetryConfig | None = None) -> None:
-        self.config = config if config is not None else TelemetryConfig.from_env()
-        for problem in self.config.validate():
-            LOGGER.warning("telemetry config: %s", problem)
+    def __init__(self, config: object = None) -> None:
+        self.config = _usable_config(config)
         self._metrics = SelfMetrics()
         self._lock = threading.Lock()
         settings = CoreSettings(self.config.export_active, max(1, self.config.recent_runs))
@@ -73,8 +71,10 @@ class TelemetryClient:
                 custom_run_id=optional_text(custom_run_id),
                 fields=fields,
             )
+            run_id = str(self._execute(command))
+            # After the run is delivered: a thread that cannot start must not cost the run.
             self._runtime.lifecycle.ensure_started()
-            return str(self._execute(command))
+            return run_id
         except Exception as error:
             self._failed("start_run", error)
             return "error-" + generate_run_id(text(agent_name), now(), fresh_nonce()[:8])
@@ -200,9 +200,10 @@ class TelemetryClient:
         except Exception as error:
             self._failed("flush", error)
 
-    def close(self, budget_s: float | None = None) -> None:
-        """Flush, drain the export lane within the exit budget and stop the threads. Later
-        calls still work: their NDJSON lines are written synchronously."""
+    def close(self, budget_s: object = None) -> None:
+        """Flush, drain the export lane within `budget_s` (default and fallback for
+        anything but a number >= 0: the exit budget) and stop the threads. Later calls
+        still work: their NDJSON lines are written synchronously."""
         try:
             self._runtime.close(budget_s)
         except Exception as error:
@@ -229,13 +230,30 @@ class TelemetryClient:
         self._lock = threading.Lock()
 
     def _failed(self, method: str, error: Exception, prefix: str = "[ERROR]") -> None:
-        """Count a failed public call; print the spec's message once per method and error type."""
-        self._metrics.increment(f"errors.{method}")
-        if self._metrics.first_time(f"{method}.{type(error).__name__}"):
-            try:
-                print(f"{prefix} Telemetry {method} failed: {_message(error)}", file=sys.stderr)
-            except Exception:
-                pass  # no usable stderr: the counter above still records the failure
+        """Count a failed public call; log the spec's message once per method and error type
+        (with no logging set up, Python prints it on stderr, as the spec says)."""
+        try:
+            self._metrics.increment(f"errors.{method}")
+            if self._metrics.first_time(f"{method}.{type(error).__name__}"):
+                level = logging.ERROR if prefix == "[ERROR]" else logging.WARNING
+                LOGGER.log(level, "%s Telemetry %s failed: %s", prefix, method, _message(error))
+        except Exception:
+            pass  # an agent out of stack or memory: its call must still return
+
+
+def _usable_config(config: object) -> TelemetryConfig:
+    """`config`, or the environment's when it is None or not a `TelemetryConfig`; its
+    problems are logged as warnings, never raised (spec: validation failures are logged)."""
+    if config is not None and not isinstance(config, TelemetryConfig):
+        LOGGER.warning(
+            "telemetry config: expected a TelemetryConfig, got %s; using TelemetryConfig.from_env()",
+            type(config).__name__,
+        )
+        config = None
+    usable = config if config is not None else TelemetryConfig.from_env()
+    for problem in usable.validate():
+        LOGGER.warning("telemetry config: %s", problem)
+    return usable
 
 
 def _message(error: BaseException) -> str:

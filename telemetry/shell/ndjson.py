@@ -113,7 +113,13 @@ class NdjsonWriter:
         if not self._wake.is_set():
             # Once per writer cycle, not per line: the pid check costs a syscall.
             self._wake.set()
-            self._thread.ensure_started()
+            try:
+                self._thread.ensure_started()
+            except Exception as error:
+                # No writer thread to be had: write now, and try to start one next line.
+                self._wake.clear()
+                self._metrics.swallowed("ndjson.thread_start", error)
+                self.flush()
 
     def flush(self, deadline: float | None = None) -> bool:
         """Write every queued line now, in the caller's thread; False if another writer

@@ -1,25 +1,33 @@
-"""Garbage arguments of every type to every public method (hypothesis), against the real
-service: the agent never sees an exception, and every run the client accepted arrives
-whole in the service, nothing refused, nothing lost."""
+"""Garbage arguments of every type to every public method and the constructor (hypothesis),
+against the real service: the agent never sees an exception, and every run the client
+accepted arrives whole in the service, nothing refused, nothing lost; a garbage `close()`
+budget still drains every accepted line to disk."""
 
 from __future__ import annotations
 
 import json
+import logging
+import math
+import os
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 import pytest
 from hypothesis import given, settings
 
-from telemetry import TelemetryClient
+from telemetry import TelemetryClient, TelemetryConfig
 from telemetry.effects.records import TERMINAL_STATUSES
 from tests.shell.helpers import fast_config, ndjson_lines
-from tests.shell.strategies import cyclic, fields, garbage
+from tests.shell.strategies import Hostile, cyclic, fields, garbage
+from tests.support.receiver import closed_port_url
 from tests.support.service import ServiceProcess
+
 
 @pytest.fixture(scope="module")
 def garbage_client(shared_service: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TelemetryClient]:
@@ -88,3 +96,37 @@ def test_every_backup_line_written_for_garbage_parses(garbage_client: TelemetryC
     assert lines and all(isinstance(line, dict) for line in lines)
     assert json.dumps(lines[-1])
     assert lines[-1]["event"]["run_id"] == "odd-run"
+
+
+@settings(max_examples=20, deadline=None)
+@given(config=garbage, budget=garbage)
+def test_a_garbage_config_or_close_budget_never_raises_and_loses_nothing(config: Any, budget: Any) -> None:
+    with tempfile.TemporaryDirectory() as base, mock.patch.dict(os.environ, {"TELEMETRY_BASE_DIR": base}):
+        client = TelemetryClient(config)
+        assert client.config == TelemetryConfig.from_env()
+        client.log_event("run", "before-close")
+        client.close(budget)
+        client.log_event("run", "after-close")
+        client.close(budget)
+        assert [line["event"]["event_type"] for line in ndjson_lines(Path(base) / "ndjson")] == ["before-close", "after-close"]
+
+
+def test_a_config_of_the_wrong_type_is_replaced_by_the_environments_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="telemetry"):
+        client = TelemetryClient("garbage")
+    client.close()
+    assert "expected a TelemetryConfig, got str; using TelemetryConfig.from_env()" in caplog.text
+
+
+@pytest.mark.parametrize("budget", ["soon", math.nan, -1, True, Hostile(), 10**400])
+def test_close_with_a_garbage_budget_drains_every_accepted_event(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, budget: object
+) -> None:
+    # A long flush interval: without the drain at close, the lines would still be queued.
+    client = TelemetryClient(fast_config(closed_port_url(), base_dir=tmp_path, ndjson_flush_interval_s=60.0))
+    for number in range(1001):
+        client.log_event("run", "step", {"n": number})
+    with caplog.at_level(logging.WARNING, logger="telemetry"):
+        client.close(budget)
+    assert [line["event"]["payload"]["n"] for line in ndjson_lines(tmp_path / "ndjson")] == list(range(1001))
+    assert "is not a number >= 0; the exit budget (1.0 s) is used instead" in caplog.text
