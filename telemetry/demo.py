@@ -19,6 +19,8 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from telemetry.service.config import SERVICE_ENV
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -30,7 +32,9 @@ def _start_service(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     log = (data_dir / "service.log").open("wb")
     command = [sys.executable, "-m", "telemetry", "serve", "--port", str(port)]
     command += ["--db", str(data_dir / "telemetry.sqlite")]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    # The demo's service is its own: no token, port or file from the caller's shell.
+    env = {name: value for name, value in os.environ.items() if name not in SERVICE_ENV}
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -83,15 +87,23 @@ _SHOWN_COLUMNS = (
 )
 
 
+def _fetch(url: str, **params: Any) -> Any:
+    """The JSON of a 2xx GET; a clear error for any other answer."""
+    response = httpx.get(url, params=params)
+    if not response.is_success:
+        raise click.ClickException(f"GET {url} answered {response.status_code}: {response.text[:300]}")
+    return response.json()
+
+
 def _show(console: Console, base_url: str) -> None:
-    rows: list[dict[str, Any]] = httpx.get(f"{base_url}/api/v1/runs", params={"limit": 50}).json()
+    rows: list[dict[str, Any]] = _fetch(f"{base_url}/api/v1/runs", limit=50)
     table = Table(title=f"agent_runs in the service ({len(rows)} rows)")
     for column in _SHOWN_COLUMNS:
         table.add_column(column)
     for row in rows:
         table.add_row(*("" if row.get(column) is None else str(row[column]) for column in _SHOWN_COLUMNS))
     console.print(table)
-    console.print_json(data=httpx.get(f"{base_url}/metrics").json())
+    console.print_json(data=_fetch(f"{base_url}/metrics"))
 
 
 @click.command()

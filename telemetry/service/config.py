@@ -24,6 +24,17 @@ DEFAULT_BUSY_TIMEOUT_MS = 10_000
 # client renews every 60 s) is dead, not slow; 0 turns the automatic sweep off.
 DEFAULT_SWEEP_LEASE_SECONDS = 3600
 DEFAULT_SWEEP_INTERVAL_SECONDS = 60.0
+# The service's environment variables: a process that starts a service of its own (the
+# demo, the tests) leaves them out of the child's environment and states what it needs,
+# so a developer's shell settings (a token, another port or file) cannot leak in.
+SERVICE_ENV = (
+    "TELEMETRY_API_HOST",
+    "TELEMETRY_API_PORT",
+    "TELEMETRY_API_AUTH_TOKEN",
+    "TELEMETRY_DATABASE_URL",
+    "TELEMETRY_DB_PATH",
+    "TELEMETRY_SWEEP_LEASE_SECONDS",
+)
 
 
 class ConfigError(ValueError):

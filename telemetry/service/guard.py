@@ -12,8 +12,8 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Paths that hold no run data and must answer without a token: liveness probes and the
-# API description (the interactive docs fetch /openapi.json without credentials).
-OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
+# API description (both interactive docs pages fetch /openapi.json without credentials).
+OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 _GONE = b"\x00client disconnected"  # compared by identity, never sent anywhere
 
 

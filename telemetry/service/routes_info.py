@@ -26,6 +26,8 @@ MetadataField = Enum("MetadataField", {name: name for name in METADATA_FIELDS}, 
 class Health(BaseModel):
     status: str
     store: str
+    journal_mode: str | None = None
+    synchronous: str | None = None
 
 
 class MetadataValues(BaseModel):
@@ -35,7 +37,8 @@ class MetadataValues(BaseModel):
 
 @router.get("/health", response_model=Health, responses={503: {"description": "The store cannot serve requests"}})
 async def health(request: Request) -> Response:
-    """`ok` when the store can read and write; 503 otherwise. Needs no token."""
+    """`ok` when the store can read and write, with the journal mode and synchronous level
+    its writer connection runs with (SQLite); 503 otherwise. Needs no token."""
     store = store_of(request)
     try:
         return json_response({"status": "ok", **await store.health()})

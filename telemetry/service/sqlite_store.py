@@ -37,6 +37,7 @@ CACHE_KIB = 65_536
 # often raised the writer's batch rate 25% (11-12k -> 15-16k rows/s, groups of 400 rows,
 # synchronous=FULL, 2-core VM). The WAL file grows to ~40 MiB (4 KiB pages) before reset.
 WAL_AUTOCHECKPOINT_PAGES = 10_000
+_SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")  # PRAGMA synchronous's numbers
 
 
 class SqliteStore:
@@ -58,6 +59,7 @@ class SqliteStore:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._durability: dict[str, str] = {}
 
     def _connect_writer(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
@@ -68,6 +70,12 @@ class SqliteStore:
         connection.execute(f"PRAGMA synchronous = {self._synchronous}")
         connection.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
+        # What /health reports is what SQLite says this connection does, not what was asked:
+        # a file that cannot take WAL stays in its old mode without an error.
+        self._durability = {
+            "journal_mode": str(connection.execute("PRAGMA journal_mode").fetchone()[0]),
+            "synchronous": _SYNCHRONOUS_LEVELS[connection.execute("PRAGMA synchronous").fetchone()[0]],
+        }
         return connection
 
     def open_sync(self) -> None:
@@ -196,5 +204,5 @@ class SqliteStore:
     async def health(self) -> dict[str, Any]:
         if not self._writer.is_alive():
             raise StoreUnavailable("the SQLite writer is not running")
-        journal_mode = await self._read(queries.ping)
-        return {"store": self.kind, "journal_mode": journal_mode, "synchronous": self._synchronous}
+        await self._read(queries.ping)
+        return {"store": self.kind, **self._durability}

@@ -9,7 +9,10 @@ last group had company (more than one job) and committed just now; a lone client
 requests come one after the other never waits, since nobody else's job would come.
 
 A job is a function of the connection. If a job fails, the group is rolled back and its
-jobs are retried one transaction each, so one failure never costs the others."""
+jobs are retried one transaction each, so one failure never costs the others. If the
+transaction cannot even begin (another writer kept the file locked for the whole busy
+timeout), no job is at fault: the whole group fails at once, since a retry per job would
+wait the busy timeout again for each."""
 
 from __future__ import annotations
 
@@ -147,6 +150,9 @@ class GroupWriter:
     def _commit(self, connection: sqlite3.Connection, group: list[_Pending]) -> list[Outcome]:
         try:
             connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            return [(None, self._failure(error)) for _ in group]
+        try:
             values = [pending.job(connection) for pending in group]
             connection.execute("COMMIT")
             self._last_commit = time.monotonic()

@@ -5,7 +5,10 @@ associate-commit bodies, timestamps, statuses, counts, commit fields and query f
 - Timestamps must be ISO 8601 with a zone; they are stored in UTC as
   `YYYY-MM-DDTHH:MM:SS.ffffff+00:00` (the client's own format), so text order is time order.
 - Statuses accept the aliases of `telemetry.core.status.stored_status`, in any case.
-- Counts and `duration_ms` are integers from 0 to 2**63-1 (SQLite's INTEGER)."""
+- Counts and `duration_ms` are integers from 0 to 2**63-1 (SQLite's INTEGER).
+- An `event_id` holds no `/` and no control character and is not `.` or `..`: it is a path
+  segment of /api/v1/runs/{event_id}, and a run stored under an id that no URL can name
+  (clients remove dot segments) would be out of every route's reach."""
 
 from __future__ import annotations
 
@@ -35,6 +38,10 @@ METADATA_FIELDS = (
 COMMIT_HASH_PATTERN = r"^[0-9a-fA-F]{7,40}$"
 _STATUS_INPUTS = (*STORED_STATUSES, "failed", "completed", "succeeded")
 _STORED_FORM = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00")
+# What design.md §5 leaves open about event_id, decided here: nothing that breaks its URL.
+_EVENT_ID_REFUSED = re.compile(r"[/\x00-\x1f\x7f-\x9f]")
+_DOT_SEGMENTS = (".", "..")
+EVENT_ID_PATTERN = r"^(?!\.\.?$)[^/\u0000-\u001f\u007f-\u009f]+$"
 
 
 def utc_timestamp(value: str) -> str:
@@ -55,6 +62,15 @@ def now_timestamp(now: datetime) -> str:
     return now.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
+def event_id_text(value: str) -> str:
+    """`value` if it can be a path segment of /api/v1/runs/{event_id}; ValueError otherwise."""
+    if _EVENT_ID_REFUSED.search(value) is not None or value in _DOT_SEGMENTS:
+        raise ValueError(
+            "must not contain '/' or control characters, nor be '.' or '..' (it is a path segment of /api/v1/runs/{event_id})"
+        )
+    return value
+
+
 def _status(value: str) -> str:
     status = stored_status(value)
     if status is None:
@@ -66,6 +82,12 @@ Timestamp = Annotated[str, AfterValidator(utc_timestamp), WithJsonSchema({"type"
 Status = Annotated[str, AfterValidator(_status), WithJsonSchema({"type": "string", "enum": list(_STATUS_INPUTS)})]
 Count = Annotated[int, Field(ge=0, le=MAX_INTEGER, strict=True)]
 RequiredText = Annotated[str, Field(min_length=1)]
+EventId = Annotated[
+    str,
+    Field(min_length=1),
+    AfterValidator(event_id_text),
+    WithJsonSchema({"type": "string", "minLength": 1, "pattern": EVENT_ID_PATTERN}),
+]
 
 
 def _commit_source(value: str) -> str:
@@ -83,7 +105,9 @@ CommitSource = Annotated[
 
 def _field_type(name: str) -> Any:
     """The type of a field; None is allowed unless the field always has a value."""
-    if name in ("event_id", "run_id", "agent_name", "job_type"):
+    if name == "event_id":
+        return EventId
+    if name in ("run_id", "agent_name", "job_type"):
         return RequiredText
     if name == "start_time":
         return Timestamp
@@ -165,6 +189,12 @@ def _count(value: Any) -> int:
     raise _Unsure
 
 
+def _event_id(value: Any) -> str:
+    if type(value) is str and value and _EVENT_ID_REFUSED.search(value) is None and value not in _DOT_SEGMENTS:
+        return value
+    raise _Unsure
+
+
 def _any(value: Any) -> Any:
     return value
 
@@ -195,7 +225,9 @@ def _or_none(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 def _quick_check(name: str) -> Callable[[Any], Any]:
     """The quick check of a field, mirroring `_field_type`."""
-    if name in ("event_id", "run_id", "agent_name", "job_type"):
+    if name == "event_id":
+        return _event_id
+    if name in ("run_id", "agent_name", "job_type"):
         return _required_text
     if name in ("start_time", "status"):
         return _checked(utc_timestamp if name == "start_time" else _status)

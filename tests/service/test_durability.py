@@ -1,15 +1,20 @@
-"""Durability: a 2xx means the row is in the file. SIGTERM while writes are in flight ends
-the process cleanly with every acknowledged row stored; SIGKILL loses no acknowledged
-row either; a restart on the same file serves them all. Checked with plain sqlite3."""
+"""Durability: a 2xx means the row is in the file. The writer runs WAL with
+synchronous=FULL unless told otherwise (as its own connection reports it on /health);
+concurrent creates share commits and every one is stored; SIGTERM while writes are in
+flight ends the process cleanly with every acknowledged row stored; SIGKILL loses no
+acknowledged row either; a restart on the same file serves them all. Checked with plain
+sqlite3."""
 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from tests.service.helpers import file_rows, fresh, run_body
-from tests.support.service import ServiceProcess
+from tests.support.service import ServiceFactory, ServiceProcess
 
 WRITERS = 4
 
@@ -71,3 +76,24 @@ def test_no_acknowledged_row_is_lost_to_sigterm_or_sigkill(service: ServiceProce
         assert client.get("/metrics").json()["total_runs"] == len(_stored(service, agent) | _stored(service, killed_agent))
         served = client.get("/api/v1/runs", params={"agent_name": killed_agent, "limit": 1}).json()
         assert served[0]["event_id"] in _stored(service, killed_agent)
+
+
+@pytest.mark.parametrize(("args", "synchronous"), [((), "FULL"), (("--synchronous", "NORMAL"), "NORMAL")])
+def test_health_reports_the_writers_journal_mode_and_synchronous_level(
+    service_factory: ServiceFactory, args: tuple[str, ...], synchronous: str
+) -> None:
+    health = httpx.get(f"{service_factory(args=args).url}/health").json()
+    assert (health["status"], health["journal_mode"], health["synchronous"]) == ("ok", "wal", synchronous)
+
+
+def test_concurrent_creates_share_commits_and_all_are_stored(service: ServiceProcess) -> None:
+    agent = fresh("grouped")
+    bodies = [run_body(agent_name=agent) for _ in range(400)]
+    with service.client() as client, ThreadPoolExecutor(16) as pool:
+        before = client.get("/metrics").json()["writer"]
+        statuses = list(pool.map(lambda body: client.post("/api/v1/runs", json=body).status_code, bodies))
+        after = client.get("/metrics").json()["writer"]
+    assert statuses == [201] * len(bodies)
+    transactions, writes = after["transactions"] - before["transactions"], after["writes"] - before["writes"]
+    assert writes == len(bodies) and transactions < writes, after
+    assert _stored(service, agent) == {body["event_id"] for body in bodies}

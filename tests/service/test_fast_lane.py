@@ -32,6 +32,9 @@ _REQUESTS: list[tuple[str, str, bytes]] = [
     ("PATCH", "/api/v1/runs/parity-1", b"[1"),
     ("PATCH", "/api/v1/runs/no-such-run", orjson.dumps({"status": "success"})),
     ("PATCH", "/api/v1/runs/batch", orjson.dumps({"status": "success"})),  # a run id like any other
+    ("POST", "/api/v1/runs", orjson.dumps(run_body(event_id="parity/slash"))),
+    ("POST", "/api/v1/runs/batch", orjson.dumps([run_body(event_id="parity-2"), run_body(event_id="parity\n3")])),
+    ("PATCH", "/api/v1/runs/parity%2Fslash", orjson.dumps({"status": "success"})),
 ]
 
 
@@ -53,6 +56,7 @@ def test_fast_lane_and_documented_routes_answer_the_same(service: Any, tmp_path:
         replies = [client.request(method, path, content=body) for method, path, body in _REQUESTS]
     fast = [(reply.status_code, reply.json()) for reply in replies]
     routed = asyncio.run(_without_fast_lane(tmp_path / "routed.sqlite"))
-    assert [status for status, _ in fast] == [201, 201, 422, 422, 422, 200, 422, 200, 200, 422, 422, 404, 404]
+    assert [status for status, _ in fast] == [201, 201, 422, 422, 422, 200, 422, 200, 200, 422, 422, 404, 404, 422, 200, 404]
     assert fast[8][1]["updated_fields"] == ["heartbeat_at"]  # a terminal run stays terminal
+    assert fast[14][1]["inserted"] == 1 and fast[14][1]["errors"][0]["index"] == 1
     assert fast == routed

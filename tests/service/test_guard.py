@@ -1,5 +1,5 @@
 """Contract of the request guard: optional bearer-token auth (401 + WWW-Authenticate,
-/health open, the token never in the log) and the request size limit (413 on
+/health and the API docs open, the token never in the log) and the request size limit (413 on
 Content-Length and on a chunked body that grows past it)."""
 
 from __future__ import annotations
@@ -52,6 +52,9 @@ def test_the_token_opens_every_route(guarded: ServiceProcess, scheme: str) -> No
 def test_health_and_api_description_need_no_token(guarded: ServiceProcess) -> None:
     assert httpx.get(f"{guarded.url}/health").json()["status"] == "ok"
     assert httpx.get(f"{guarded.url}/openapi.json").status_code == 200
+    for page in ("/docs", "/redoc"):
+        reply = httpx.get(f"{guarded.url}{page}")
+        assert reply.status_code == 200 and "/openapi.json" in reply.text, page
 
 
 def test_the_token_never_reaches_the_log(guarded: ServiceProcess) -> None:

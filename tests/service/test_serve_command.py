@@ -12,10 +12,9 @@ from pathlib import Path
 
 import httpx
 
+from telemetry.service.config import SERVICE_ENV
 from tests.service.helpers import file_rows, run_body
 from tests.support.service import free_port
-
-SERVICE_ENV = ("TELEMETRY_API_HOST", "TELEMETRY_API_PORT", "TELEMETRY_API_AUTH_TOKEN", "TELEMETRY_DATABASE_URL", "TELEMETRY_DB_PATH")
 
 
 def _environment(**values: str) -> dict[str, str]:

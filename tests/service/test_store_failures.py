@@ -1,6 +1,6 @@
 """Failure paths of the store, made to happen for real: a file locked by another writer
-answers 503 + Retry-After (clients buffer and retry) and the service recovers when the lock
-goes; a store whose writer is gone fails /health and writes with 503; a failing write job
+answers 503 + Retry-After (clients buffer and retry), a whole commit group at once, and the
+service recovers when the lock goes; a store whose writer is gone fails /health and writes with 503; a failing write job
 never costs the other jobs of its commit group."""
 
 from __future__ import annotations
@@ -44,6 +44,30 @@ def test_a_locked_file_answers_503_then_recovers(service_factory: ServiceFactory
         assert api.get("/health").json()["status"] == "ok"
     assert len(file_rows(service.db_path)) == 1
     assert service.stderr_text().count("SQLite write failed") == 1  # logged once per kind
+
+
+def test_a_locked_file_fails_a_whole_group_within_one_busy_timeout(service_factory: ServiceFactory) -> None:
+    busy_timeout_s = 0.5
+    service = service_factory(args=["--busy-timeout-ms", str(int(busy_timeout_s * 1000))])
+    locker = sqlite3.connect(service.db_path, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # the write lock, as a user's sqlite3 session takes it
+
+    def timed_create(api: httpx.Client) -> tuple[int, float]:
+        started = time.monotonic()
+        reply = api.post("/api/v1/runs", json=run_body())
+        return reply.status_code, time.monotonic() - started
+
+    with service.client() as api, ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: timed_create(api), range(8)))
+        # The first create waits one busy timeout alone; the others queue meanwhile and form
+        # the next group, which waits one more. Retried one by one, they took ~8 timeouts.
+        assert [status for status, _ in answers] == [503] * 8
+        assert max(elapsed for _, elapsed in answers) < 2 * busy_timeout_s + 1.0, answers
+        locker.execute("ROLLBACK")
+        locker.close()
+        after = list(pool.map(lambda _: api.post("/api/v1/runs", json=run_body()).status_code, range(8)))
+        assert after == [201] * 8
+    assert len(file_rows(service.db_path)) == 8
 
 
 async def _replies_of_a_closed_store(db_path: Path) -> list[httpx.Response]:

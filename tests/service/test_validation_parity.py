@@ -21,11 +21,13 @@ from telemetry.service.validation import (
 )
 from tests.service.helpers import run_body
 
-# Values at the edges of every rule: types, ranges, statuses and aliases, hashes, zones.
+# Values at the edges of every rule: types, ranges, statuses and aliases, hashes, zones,
+# event ids (no "/", control characters, "." or "..").
 _EDGES: list[Any] = [
     None, True, False, -1, 0, 3, 2**63 - 1, 2**63, 1.0, 0.5, "", "x", "running", "FAILED", "Completed",
     "bogus", "ci", "llm", "manual", "CI", "abcdef1", "ABCDEF1234", "abcde", "g" * 8, "a" * 41, "abcdef1\n",
     "2024-05-01T12:00:00+02:00", "2024-05-01T12:00:00", "noon", "2024-05-01T12:00:00Z", "12", [1], {"a": 1},
+    "a/b", "/", "a\nb", "a\x00b", "a\x7fb", "a\x85b", "a\\b", "a%2Fb", ".", "..", "...",
 ]  # fmt: skip
 _VALUES = st.one_of(
     st.sampled_from(_EDGES),

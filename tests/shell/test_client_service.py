@@ -4,6 +4,7 @@ return shapes and invariants, with what the service stored checked over HTTP."""
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import httpx
@@ -52,17 +53,29 @@ def test_generated_run_id_has_the_spec_format(shared_service: ServiceProcess, ma
     assert stamp[8] == "T" and stamp.endswith("Z") and agent == "my-agent" and len(suffix) == 8
 
 
+GENERATED_RUN_ID = re.compile(r"\d{8}T\d{6}Z-id-rules-agent-[0-9a-f]{8}")
+
+
 def test_custom_run_ids_follow_the_spec_rules(shared_service: ServiceProcess, make_client: ClientFactory) -> None:
     client = make_client(shared_service.url)
-    for custom in ("test-run-with-hyphens", "test_run_with_underscores", "test.run.with.dots"):
-        assert client.start_run("my-agent", "test", run_id=custom) == custom
-    too_long = client.start_run("my-agent", "test", run_id="a" * 300)
-    assert too_long != "a" * 300 and "-my-agent-" in too_long
-    assert "/" not in client.start_run("my-agent", "test", run_id="../etc/passwd")
-    assert "-my-agent-" in client.start_run("my-agent", "test", run_id="  ")
-    duplicate = client.start_run("my-agent", "test", run_id="test.run.with.dots")
+    customs = ("test-run-with-hyphens", "test_run_with_underscores", "test.run.with.dots")
+    for custom in customs:
+        assert client.start_run("id-rules-agent", "test", run_id=custom) == custom
+    fallbacks = [client.start_run("id-rules-agent", "test", run_id=refused) for refused in ("a" * 300, "../etc/passwd", "  ")]
+    assert all(GENERATED_RUN_ID.fullmatch(run_id) for run_id in fallbacks), fallbacks
+    duplicate = client.start_run("id-rules-agent", "test", run_id="test.run.with.dots")
     assert duplicate.startswith("test.run.with.dots-duplicate-") and len(duplicate) == len("test.run.with.dots-duplicate-") + 8
-    assert only_row(shared_service, duplicate)["run_id"] == duplicate
+
+    # The service holds exactly these runs of the agent, each under the id start_run
+    # returned: nothing under a refused id, and the duplicate apart from the original.
+    for run_id in (*customs, *fallbacks, duplicate):
+        row = only_row(shared_service, run_id)
+        assert (row["agent_name"], row["job_type"], row["status"]) == ("id-rules-agent", "test", "running")
+    listed = httpx.get(f"{shared_service.url}/api/v1/runs", params={"agent_name": "id-rules-agent"}).json()
+    assert sorted(row["run_id"] for row in listed) == sorted((*customs, *fallbacks, duplicate))
+    assert len({row["event_id"] for row in listed}) == 7
+    for refused in ("a" * 300, "../etc/passwd", "  "):
+        assert stored_runs(shared_service.url, refused) == []
 
     metrics = client.get_run_id_metrics()
     assert set(metrics) == {"run_id_metrics", "timestamp"}

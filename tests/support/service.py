@@ -23,15 +23,6 @@ import pytest
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
 _PR_SET_PDEATHSIG = 1
-# Variables of the service's configuration that a developer's shell may have set: tests
-# must not inherit them, so every test states the configuration it needs.
-_SERVICE_ENV = (
-    "TELEMETRY_API_HOST",
-    "TELEMETRY_API_PORT",
-    "TELEMETRY_API_AUTH_TOKEN",
-    "TELEMETRY_DATABASE_URL",
-    "TELEMETRY_DB_PATH",
-)
 _LIVE: set[ServiceProcess] = set()
 
 
@@ -100,7 +91,12 @@ class ServiceProcess:
             return ""
 
     def _environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in _SERVICE_ENV}
+        # Imported here, not at the top: this module is a pytest plugin, loaded before
+        # typeguard's import hook, which could not instrument a package imported that early.
+        from telemetry.service.config import SERVICE_ENV
+
+        # A developer's shell settings never reach the service: every test states its own.
+        env = {k: v for k, v in os.environ.items() if k not in SERVICE_ENV}
         env["PYTHONUNBUFFERED"] = "1"
         # Tests that sweep do it themselves, when they choose; an automatic sweep in the
         # middle of one would change what it counts. Tests of the automatic sweep set it.

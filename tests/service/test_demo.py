@@ -1,0 +1,51 @@
+"""`telemetry demo`, the README's main command (`scripts/demo`), run as a user runs it: a
+fresh process whose shell carries the service's own variables, which must not reach the
+demo's service; and the demo's clear error when the service refuses a read."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from rich.console import Console
+
+from telemetry.demo import _show
+from tests.service.helpers import file_rows
+from tests.support.service import ServiceFactory
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_demo_stores_its_runs_even_with_a_service_token_in_the_environment(tmp_path: Path) -> None:
+    # A developer who also runs a guarded service has its token (and port) in the shell.
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TELEMETRY_API_AUTH_TOKEN": "xyz", "TELEMETRY_API_PORT": "1"}
+    data_dir = tmp_path / "demo"
+    done = subprocess.run(
+        [sys.executable, "-m", "telemetry", "demo", "--data-dir", str(data_dir)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "agent_runs in the service (5 rows)" in done.stdout and "associate_commit after end_run: True" in done.stdout
+
+    rows = {row["run_id"]: row for row in file_rows(data_dir / "telemetry.sqlite")}
+    assert len(rows) == 5
+    assert rows["demo-crawl-001"]["status"] == "success" and rows["demo-crawl-001"]["items_succeeded"] == 3
+    failed = rows["demo-translate-001"]
+    assert failed["status"] == "failure" and "translation service quota exhausted" in failed["error_summary"]
+    indexed = rows["demo-index-001"]
+    assert (indexed["status"], indexed["git_commit_hash"], indexed["git_commit_source"]) == ("success", "3f2a9c1d0b7e", "llm")
+    [duplicate] = [run_id for run_id in rows if run_id.startswith("demo-index-001-duplicate-")]
+    assert rows[duplicate]["status"] == "cancelled"
+    [fallback] = [run_id for run_id in rows if "-demo-indexer-" in run_id]
+    assert rows[fallback]["status"] == "partial" and "/" not in fallback
+
+
+def test_the_demo_names_the_status_of_a_refused_read(service_factory: ServiceFactory) -> None:
+    guarded = service_factory(auth_token="not-sent-by-the-demo")
+    with pytest.raises(click.ClickException, match="answered 401"):
+        _show(Console(file=io.StringIO()), guarded.url)
