@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from telemetry.shell.config import TelemetryConfig
 from telemetry.shell.wire import record_to_wire
 from tests.shell.helpers import ClientFactory
@@ -25,6 +27,26 @@ def test_an_ended_run_is_posted_with_the_bearer_token(make_client: ClientFactory
     assert body["run_id"] == run_id and body["status"] == "success" and body["items_succeeded"] == 3
     assert set(body) == set(record_to_wire_keys())
     assert eventually(lambda: client.self_metrics().get("export.delivered")) == 1
+
+
+@pytest.mark.parametrize(
+    ("environ", "authorization"),
+    [({}, None), ({"METRICS_API_TOKEN": "sheet-token"}, "Bearer sheet-token")],
+    ids=["service-token-only", "own-token"],
+)
+def test_the_export_carries_only_its_own_token_never_the_services(
+    environ: dict[str, str], authorization: str | None, make_client: ClientFactory
+) -> None:
+    with Receiver(Reply(200)) as receiver:
+        config = TelemetryConfig.from_env(
+            {"TELEMETRY_API_TOKEN": "service-token", "METRICS_API_URL": receiver.url, "METRICS_API_ENABLED": "1", **environ}
+        )
+        client = make_client(
+            closed_port_url(), api_token=config.api_token, export_url=config.export_url, export_token=config.export_token
+        )
+        client.end_run(client.start_run("agent", "job"))
+        [request] = receiver.wait_for(1)
+    assert request.headers.get("authorization") == authorization
 
 
 def record_to_wire_keys() -> list[str]:
