@@ -4,6 +4,9 @@ queue dropping with a count, and the drain at close."""
 
 from __future__ import annotations
 
+import email.utils
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,7 @@ from telemetry.shell.config import TelemetryConfig
 from telemetry.shell.wire import record_to_wire
 from tests.shell.helpers import ClientFactory
 from tests.support.waiting import eventually
-from tests.support.receiver import HANG, Receiver, Reply, closed_port_url
+from tests.support.receiver import HANG, Receiver, Reply, Request, closed_port_url
 
 
 def test_an_ended_run_is_posted_with_the_bearer_token(make_client: ClientFactory, tmp_path: Path) -> None:
@@ -64,9 +67,26 @@ def test_no_export_without_a_url_or_when_disabled(make_client: ClientFactory) ->
     assert not TelemetryConfig(export_url=None).export_active
 
 
-def test_retry_after_is_honoured_then_the_post_succeeds(make_client: ClientFactory) -> None:
-    with Receiver(Reply(200)) as receiver:
-        receiver.script(Reply(429, {"detail": "slow down"}, {"Retry-After": "1"}))
+def http_date(seconds_from_now: float) -> str:
+    """An HTTP-date (whole seconds, so up to a second earlier than asked)."""
+    return email.utils.format_datetime(datetime.now(timezone.utc) + timedelta(seconds=seconds_from_now), usegmt=True)
+
+
+def throttle_first(retry_after: Callable[[], str]) -> Callable[[Request], Reply]:
+    """Replies 429 with `Retry-After: retry_after()` (made when the request arrives) to the
+    first request, 200 to the others."""
+    seen: list[Request] = []
+
+    def reply(request: Request) -> Reply:
+        seen.append(request)
+        return Reply(429, {"detail": "slow down"}, {"Retry-After": retry_after()}) if len(seen) == 1 else Reply(200)
+
+    return reply
+
+
+@pytest.mark.parametrize("retry_after", [lambda: "1", lambda: http_date(2.0)], ids=["delta-seconds", "http-date"])
+def test_retry_after_is_honoured_then_the_post_succeeds(retry_after: Callable[[], str], make_client: ClientFactory) -> None:
+    with Receiver(throttle_first(retry_after)) as receiver:
         client = make_client(closed_port_url(), export_url=receiver.url)
         client.end_run(client.start_run("agent", "job"))
         first, second = receiver.wait_for(2)
@@ -74,6 +94,14 @@ def test_retry_after_is_honoured_then_the_post_succeeds(make_client: ClientFacto
     assert first.json() == second.json()
     assert second.received_at - first.received_at >= 0.9  # waited what Retry-After asked
     assert client.self_metrics()["export.retries"] == 1
+
+
+def test_a_retry_after_date_in_the_past_means_retry_now(make_client: ClientFactory) -> None:
+    with Receiver(throttle_first(lambda: http_date(-3600.0))) as receiver:
+        client = make_client(closed_port_url(), export_url=receiver.url)
+        client.end_run(client.start_run("agent", "job"))
+        first, second = receiver.wait_for(2)
+    assert second.received_at - first.received_at < 1.0  # the backoff (0.05 s) alone, not an hour
 
 
 def test_server_errors_and_timeouts_are_retried_with_backoff(make_client: ClientFactory) -> None:
