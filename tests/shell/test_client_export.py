@@ -5,6 +5,7 @@ queue dropping with a count, and the drain at close."""
 from __future__ import annotations
 
 import email.utils
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -104,6 +105,26 @@ def test_a_retry_after_date_in_the_past_means_retry_now(make_client: ClientFacto
     assert second.received_at - first.received_at < 1.0  # the backoff (0.05 s) alone, not an hour
 
 
+def test_retries_back_off_exponentially_and_each_lane_jitters(make_client: ClientFactory, tmp_path: Path) -> None:
+    with Receiver(Reply(503)) as one, Receiver(Reply(503)) as other:
+        for number, receiver in enumerate((one, other)):
+            client = make_client(
+                closed_port_url(), base_dir=tmp_path / str(number), export_url=receiver.url,
+                export_backoff_s=0.1, export_max_attempts=5,
+            )
+            client.end_run(client.start_run("agent", "job"))
+        arrivals = [[request.received_at for request in receiver.wait_for(5)] for receiver in (one, other)]
+    gaps = [[later - earlier for earlier, later in zip(times, times[1:])] for times in arrivals]
+    for lane in gaps:
+        assert len(lane) == 4
+        # 0.1 s doubling, plus up to 0.1 s of jitter; a busy machine only makes gaps longer.
+        assert all(gap >= 0.1 * 2**n - 0.01 for n, gap in enumerate(lane)), lane
+        assert lane[3] > lane[0] + 0.4, lane
+    # The same schedule in both lanes, yet different gaps: the jitter of each retry
+    # (the chance that 4 of them all agree within 5 ms is about 1 in 10^4).
+    assert max(abs(mine - theirs) for mine, theirs in zip(*gaps)) > 0.005, gaps
+
+
 def test_server_errors_and_timeouts_are_retried_with_backoff(make_client: ClientFactory) -> None:
     with Receiver(Reply(200)) as receiver:
         receiver.script(Reply(500), Reply(503), Reply(408))
@@ -114,21 +135,27 @@ def test_server_errors_and_timeouts_are_retried_with_backoff(make_client: Client
     assert client.self_metrics()["export.retries"] == 3
 
 
-def test_other_client_errors_are_never_retried(make_client: ClientFactory) -> None:
-    with Receiver(Reply(400, {"detail": "bad sheet"})) as receiver:
+def test_other_client_errors_are_never_retried(make_client: ClientFactory, caplog: pytest.LogCaptureFixture) -> None:
+    with Receiver(Reply(400, {"detail": "bad sheet"})) as receiver, caplog.at_level(logging.DEBUG, logger="telemetry"):
         client = make_client(closed_port_url(), export_url=receiver.url)
         client.end_run(client.start_run("agent", "job"))
-        assert eventually(lambda: client.self_metrics().get("export.refused")) == 1
+        assert eventually(lambda: "Google Sheets API post failed: HTTP 400" in caplog.text)
+        assert client.self_metrics()["export.refused"] == 1
         client.close()
         assert len(receiver.requests) == 1
     assert "export.retries" not in client.self_metrics()
 
 
-def test_connection_errors_are_retried_until_the_attempts_run_out(make_client: ClientFactory) -> None:
+def test_connection_errors_are_retried_until_the_attempts_run_out(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     client = make_client(closed_port_url(), export_url=closed_port_url(), export_max_attempts=3)
-    client.end_run(client.start_run("agent", "job"))
-    assert eventually(lambda: client.self_metrics().get("export.failed")) == 1
-    assert client.self_metrics()["export.retries"] == 2
+    with caplog.at_level(logging.DEBUG, logger="telemetry"):
+        client.end_run(client.start_run("agent", "job"))
+        assert eventually(lambda: "Google Sheets API post failed: ConnectError" in caplog.text)
+    assert client.self_metrics()["export.failed"] == 1 and client.self_metrics()["export.retries"] == 2
+    [record] = [record for record in caplog.records if "Google Sheets" in record.getMessage()]
+    assert record.levelno == logging.DEBUG  # the export is fire-and-forget: debug, as the spec says
 
 
 def test_a_full_lane_drops_with_a_count_and_close_counts_what_is_left(make_client: ClientFactory) -> None:
