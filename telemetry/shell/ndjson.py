@@ -105,7 +105,7 @@ class NdjsonWriter:
 
     def _reset(self) -> None:
         self._pending: deque[Line] = deque()
-        # Encoded lines whose write failed, oldest first; at most `capacity` of them.
+        # Encoded lines whose write failed, oldest first; at most `capacity` (at least one).
         self._held: deque[bytes] = deque()
         self._retry_s = 0.0
         self._retry_at = 0.0
