@@ -142,7 +142,8 @@ def _from_env(environ: Mapping[str, str]) -> TelemetryConfig:
         "api_url": environ.get("TELEMETRY_API_URL") or DEFAULT_API_URL,
         "api_token": _first(environ, "TELEMETRY_API_TOKEN", "METRICS_API_TOKEN"),
         "export_url": _first(environ, "GOOGLE_SHEETS_API_URL", "METRICS_API_URL"),
-        "export_token": _first(environ, "METRICS_API_TOKEN", "TELEMETRY_API_TOKEN"),
+        # The export's own token only: the service's token must never reach a third party.
+        "export_token": environ.get("METRICS_API_TOKEN") or None,
         "agent_owner": environ.get("AGENT_OWNER") or None,
     }
     base = environ.get("TELEMETRY_BASE_DIR")

@@ -7,6 +7,7 @@ budget runs out; the rest is counted as dropped."""
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -29,6 +30,8 @@ from telemetry.shell.wire import dumps, record_to_wire
 from telemetry.shell.workers import LazyThread
 
 MAX_RETRY_AFTER_S = 60.0
+# The spec's wording; at debug level, as the export is fire-and-forget.
+_POST_FAILED = "Google Sheets API post failed"
 _IDLE_POLL_S = 1.0
 
 
@@ -92,7 +95,7 @@ class ExportLane:
                 self._export(record)
             except Exception as error:
                 self._metrics.increment("export.failed")
-                self._metrics.swallowed(f"export.{type(error).__name__}", error)
+                self._metrics.swallowed(f"export.{type(error).__name__}", error, logging.DEBUG, _POST_FAILED)
             finally:
                 self._queue.task_done()
 
@@ -112,10 +115,10 @@ class ExportLane:
                 self._metrics.increment("export.delivered")
             case Refused(reason=reason):
                 self._metrics.increment("export.refused")
-                self._metrics.swallowed("export.refused", reason)
+                self._metrics.swallowed("export.refused", reason, logging.DEBUG, _POST_FAILED)
             case _:
                 self._metrics.increment("export.failed")
-                self._metrics.swallowed("export.unavailable", getattr(outcome, "reason", "gave up"))
+                self._metrics.swallowed("export.unavailable", getattr(outcome, "reason", "gave up"), logging.DEBUG, _POST_FAILED)
 
     def _post(self, body: bytes) -> Outcome:
         timeout = self._timeout_s

@@ -5,7 +5,9 @@ lines, so several processes can append to the same file without interleaving lin
 `log_event` only queues its line (a deque append); a daemon writer thread serialises and
 writes what gathered every `flush_interval_s`. So a kill -9 can lose the lines of the last
 interval; `flush()`, `close()` and interpreter exit write everything queued. A full queue
-makes the caller write synchronously: a line accepted is never dropped by the client."""
+makes the caller write synchronously. A failed write (disk full, permissions) keeps its
+lines and retries them with a backoff; only a failure outlasting `capacity` held lines (the
+oldest go) or the close drops lines, counted as `ndjson.lines_lost` and logged."""
 
 from __future__ import annotations
 
@@ -23,6 +25,9 @@ from telemetry.shell.workers import LazyThread
 
 Line = tuple[NdjsonKind, RunRecord | RunEvent]
 _MAX_WRITE = 1 << 20
+# Held lines are retried after the flush interval (at least this), doubling up to a second.
+_MIN_RETRY_S = 0.01
+_MAX_RETRY_S = 1.0
 
 
 def ndjson_path(directory: Path, at: time.struct_time) -> Path:
@@ -85,18 +90,25 @@ class _DailyFile:
 
 
 class NdjsonWriter:
-    """The backup writer: a bounded queue drained by one lazily started thread."""
+    """The backup writer: a bounded queue drained by one lazily started thread. Lines whose
+    write fails are held, in order and before newer lines, and retried with a backoff."""
 
     def __init__(self, directory: Path, flush_interval_s: float, capacity: int, metrics: SelfMetrics) -> None:
         self._interval = flush_interval_s
         self._capacity = capacity
         self._metrics = metrics
+        self._first_retry_s = max(flush_interval_s, _MIN_RETRY_S)
+        self._max_retry_s = max(self._first_retry_s, _MAX_RETRY_S)
         self._file = _DailyFile(directory)
         self._thread = LazyThread("telemetry-ndjson", self._run)
         self._reset()
 
     def _reset(self) -> None:
         self._pending: deque[Line] = deque()
+        # Encoded lines whose write failed, oldest first; at most `capacity` (at least one).
+        self._held: deque[bytes] = deque()
+        self._retry_s = 0.0
+        self._retry_at = 0.0
         self._wake = threading.Event()
         self._hurry = threading.Event()
         self._write_lock = threading.Lock()
@@ -122,50 +134,104 @@ class NdjsonWriter:
                 self.flush()
 
     def flush(self, deadline: float | None = None) -> bool:
-        """Write every queued line now, in the caller's thread; False if another writer
-        held the file past `deadline`."""
-        timeout = -1.0 if deadline is None else min(max(0.0, deadline - time.monotonic()), threading.TIMEOUT_MAX)
-        if not self._write_lock.acquire(timeout=timeout):
-            return False
-        try:
-            self._write_pending()
-        finally:
-            self._write_lock.release()
-        return True
+        """Write every queued and held line now, in the caller's thread; False if another
+        writer held the file past `deadline`. Lines that still fail stay held for the
+        writer thread; once the writer is closed they are counted lost."""
+        return self._write(deadline, retry_now=True)
 
     def _run(self) -> None:
         while not self._closed:
-            self._wake.wait()
+            self._wake.wait(self._until_retry())
             self._wake.clear()
             try:
-                self.flush()
+                self._write(None, retry_now=False)
             except Exception as error:  # the thread must outlive any one bad batch
                 self._metrics.swallowed(f"ndjson.writer.{type(error).__name__}", error)
             # Let lines gather for one interval, so a busy agent costs one write per interval.
             self._hurry.wait(self._interval)
 
-    def _write_pending(self) -> None:
-        while self._pending:
-            chunk: list[bytes] = []
-            size = 0
-            while self._pending and size < _MAX_WRITE:
-                line = encode_line(*self._pending.popleft(), self._metrics)
-                chunk.append(line)
-                size += len(line)
-            self._write_chunk(b"".join(chunk), len(chunk))
+    def _until_retry(self) -> float | None:
+        """How long the thread may sleep: until the next retry while lines are held."""
+        return max(0.0, self._retry_at - time.monotonic()) if self._held else None
 
-    def _write_chunk(self, data: bytes, lines: int) -> None:
+    def _write(self, deadline: float | None, retry_now: bool) -> bool:
+        timeout = -1.0 if deadline is None else min(max(0.0, deadline - time.monotonic()), threading.TIMEOUT_MAX)
+        if not self._write_lock.acquire(timeout=timeout):
+            return False
+        try:
+            if retry_now or self._closed or time.monotonic() >= self._retry_at:
+                self._write_all()
+            else:
+                self._hold_pending()
+            if self._closed and self._held:
+                self._give_up()
+        finally:
+            self._write_lock.release()
+        return True
+
+    def _write_all(self) -> None:
+        """Held lines first, then the queue, until done or a write fails."""
+        while self._held or self._pending:
+            if not self._write_chunk(self._next_chunk()):
+                self._hold_pending()
+                return
+        self._retry_s = 0.0
+
+    def _next_chunk(self) -> list[bytes]:
+        chunk: list[bytes] = []
+        size = 0
+        while self._held and size < _MAX_WRITE:
+            chunk.append(self._held.popleft())
+            size += len(chunk[-1])
+        while self._pending and size < _MAX_WRITE:
+            chunk.append(encode_line(*self._pending.popleft(), self._metrics))
+            size += len(chunk[-1])
+        return chunk
+
+    def _write_chunk(self, lines: list[bytes]) -> bool:
+        """Write `lines`; on failure hold what was not written whole and return False."""
+        data = b"".join(lines)
         try:
             written = self._file.write(data)
         except OSError as error:
-            self._metrics.increment("ndjson.lines_lost", lines)
-            self._metrics.swallowed("ndjson.write", error)
-            return
+            self._failed(lines, error)
+            return False
         whole = data.count(b"\n", 0, written)
-        if written < len(data):
-            self._metrics.increment("ndjson.lines_lost", lines - whole)
-            self._metrics.swallowed("ndjson.write", "short write (disk full?)")
         self._metrics.increment("ndjson.lines_written", whole)
+        if whole < len(lines):
+            # The cut line is written again whole: its fragment stays on a line of its own.
+            self._failed(lines[whole:], "short write (disk full?)")
+            return False
+        return True
+
+    def _failed(self, lines: list[bytes], error: OSError | str) -> None:
+        self._held.extendleft(reversed(lines))
+        self._metrics.swallowed("ndjson.write", error, headline="NDJSON write failed")
+        self._retry_s = min(self._max_retry_s, max(self._first_retry_s, 2 * self._retry_s))
+        self._retry_at = time.monotonic() + self._retry_s
+        if not self._closed:
+            self._thread.ensure_started()
+
+    def _hold_pending(self) -> None:
+        """Move the queue behind the held lines, dropping the oldest beyond capacity."""
+        while self._pending:
+            self._held.append(encode_line(*self._pending.popleft(), self._metrics))
+        excess = len(self._held) - max(1, self._capacity)
+        if excess > 0:
+            for _ in range(excess):
+                self._held.popleft()
+            self._metrics.increment("ndjson.lines_lost", excess)
+            self._metrics.swallowed(
+                "ndjson.overflow",
+                f"writes failed past the queue's {self._capacity} lines; the oldest are dropped",
+                headline="NDJSON lines lost",
+            )
+
+    def _give_up(self) -> None:
+        lost = len(self._held)
+        self._held.clear()
+        self._metrics.increment("ndjson.lines_lost", lost)
+        self._metrics.swallowed("ndjson.closed", f"{lost} lines still unwritable at close", headline="NDJSON lines lost")
 
     def ensure_started(self) -> None:
         """Started on the first line; nothing to do before that."""

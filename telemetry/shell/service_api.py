@@ -9,6 +9,8 @@ every answer classified into an outcome the caller can act on without knowing HT
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 from typing import Any, Literal, Union
 
 import attrs
@@ -56,10 +58,22 @@ class BatchResult:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return max(0.0, float(response.headers["retry-after"]))
-    except (KeyError, ValueError):
+    """Seconds the answer asks to wait: `Retry-After` as delta-seconds or as an HTTP-date
+    (a date in the past means now); None when absent or unreadable."""
+    text = response.headers.get("retry-after")
+    if text is None:
         return None
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC, as RFC 9110 requires of HTTP-dates
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
 
 
 def _reason(response: httpx.Response) -> str:

@@ -56,7 +56,9 @@ class ServiceLink:
         if self.breaker.record(reached):
             self._metrics.increment("breaker.opened")
             reason = outcome.reason if isinstance(outcome, Unavailable) else "unavailable"
-            self._metrics.swallowed("service", f"{reason}; buffering until it answers again")
+            self._metrics.swallowed(
+                "service", f"{reason}; buffering until it answers again", headline="API unavailable, buffering event"
+            )
 
     def _probe(self) -> None:
         try:
