@@ -25,7 +25,7 @@ from telemetry.core.decision import Decision
 from telemetry.core.lifecycle import decide_end, decide_heartbeat, decide_set_metrics, decide_start
 from telemetry.core.run_ids import validate_custom_run_id
 from telemetry.core.state import RegistryState
-from telemetry.effects.records import BufferEntry, RunEvent
+from telemetry.effects.records import BufferEntry, CommitEntry, RunEvent
 from telemetry.effects.vocabulary import (
     AppendBuffer,
     AppendNdjson,
@@ -89,7 +89,8 @@ def _decide_associate_commit(state: RegistryState, command: AssociateCommit) -> 
             pass
     record = state.active.get(command.run_id) or state.recent.runs.get(command.run_id)
     if record is None:
-        return Decision(state, None, (FindRunAndPostCommit(command.run_id, commit),))
+        fallback = AppendBuffer(CommitEntry(command.run_id, commit))
+        return Decision(state, None, (FindRunAndPostCommit(command.run_id, commit, fallback),))
     record = attrs.evolve(
         record,
         git_commit_hash=commit.commit_hash,

@@ -9,6 +9,7 @@ from telemetry.effects.records import (
     TERMINAL_STATUSES,
     BufferEntry,
     CommitDetails,
+    CommitEntry,
     RunEvent,
     RunRecord,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "AppendNdjson",
     "BufferEntry",
     "CommitDetails",
+    "CommitEntry",
     "Effect",
     "FindRunAndPostCommit",
     "IncrementMetric",

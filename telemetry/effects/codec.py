@@ -14,13 +14,13 @@ from typing import Any, cast
 
 import attrs
 
-from telemetry.effects.records import BufferEntry, CommitDetails, RunEvent, RunRecord
+from telemetry.effects.records import BufferEntry, CommitDetails, CommitEntry, RunEvent, RunRecord
 from telemetry.effects.vocabulary import EFFECT_TYPES, Effect
 
 _USER_JSON_FIELDS = frozenset({"payload", "metrics_json", "context_json"})
 _CLASSES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (*EFFECT_TYPES, RunRecord, RunEvent, CommitDetails, BufferEntry)
+    for cls in (*EFFECT_TYPES, RunRecord, RunEvent, CommitDetails, BufferEntry, CommitEntry)
 }
 
 

@@ -1,5 +1,5 @@
 """The records that cross every boundary: a run as the wire contract stores it, an event,
-commit details and a buffer entry. Plain frozen data; the core builds them, the shell ships them."""
+commit details and the buffer entries. Plain frozen data; the core builds them, the shell ships them."""
 
 from __future__ import annotations
 
@@ -117,3 +117,12 @@ class BufferEntry:
     operation: Literal["create", "update"]
     record: RunRecord
     fields: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class CommitEntry:
+    """One undelivered commit for a run the client did not hold: no record and no event id,
+    so sync finds the run on the service by `run_id`, then associates `commit` with it."""
+
+    run_id: str
+    commit: CommitDetails

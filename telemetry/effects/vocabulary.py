@@ -7,7 +7,7 @@ from typing import Literal, Union
 
 import attrs
 
-from telemetry.effects.records import BufferEntry, CommitDetails, RunEvent, RunRecord
+from telemetry.effects.records import BufferEntry, CommitDetails, CommitEntry, RunEvent, RunRecord
 
 NdjsonKind = Literal["run_start", "run_end", "run_update", "event"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -17,7 +17,7 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 class AppendBuffer:
     """Write `entry` durably to the local buffer, for the sync worker to deliver later."""
 
-    entry: BufferEntry
+    entry: BufferEntry | CommitEntry
 
 
 @attrs.frozen
@@ -50,10 +50,12 @@ class PostCommit:
 @attrs.frozen
 class FindRunAndPostCommit:
     """Associate a commit with a run the client no longer holds: find it on the service by
-    `run_id`, then associate. Its outcome is the reply of `associate_commit`."""
+    `run_id`, then associate. Its outcome is the reply of `associate_commit`; `fallback`
+    keeps the commit for a later sync when the service cannot be reached."""
 
     run_id: str
     commit: CommitDetails
+    fallback: AppendBuffer | None = None
 
 
 @attrs.frozen

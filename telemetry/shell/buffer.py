@@ -2,7 +2,8 @@
 (temporary file, optional fsync, rename), read oldest first, claimed for delivery where
 it lies (`Claims`: a pass lists the names it takes in a claims file of its own, under a
 flock), and moved aside when it cannot be parsed (`corrupt/`) or the service refused it
-(`rejected/`).
+(`rejected/`). An entry is a run's create or update, or a commit for a run known only by
+its run id.
 
 File names come from the clock and a random uuid, never from user input."""
 
@@ -14,11 +15,18 @@ import stat
 import threading
 import time
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import Literal
 
-from telemetry.effects.records import BufferEntry
-from telemetry.shell.wire import WireEntry, buffer_document, parse_buffer_document, parse_buffer_wire
+from telemetry.effects.records import BufferEntry, CommitEntry
+from telemetry.shell.wire import (
+    WireEntry,
+    WireFormatError,
+    buffer_document,
+    parse_buffer_document,
+    parse_buffer_wire,
+)
 
 FsyncPolicy = Literal["always", "never"]
 CORRUPT_DIR = "corrupt"
@@ -60,7 +68,7 @@ class BufferDirectory:
         self.path = path
         self._fsync = fsync == "always"
 
-    def append(self, entry: BufferEntry, buffered_at: str) -> Path:
+    def append(self, entry: BufferEntry | CommitEntry, buffered_at: str) -> Path:
         """Write `entry` as a new file; it exists whole or not at all."""
         self.path.mkdir(parents=True, exist_ok=True)
         target = self.path / f"{time.time_ns():020d}_{uuid.uuid4().hex}{_SUFFIX}"
@@ -80,13 +88,13 @@ class BufferDirectory:
         return sorted(name for name in names if name.endswith(_SUFFIX) and not name.startswith("."))
 
     @staticmethod
-    def read(path: Path | str) -> BufferEntry:
+    def read(path: Path | str) -> BufferEntry | CommitEntry:
         """The entry in `path`; `WireFormatError` if it is not a buffer file."""
         with open(path, "rb") as handle:
             return parse_buffer_document(handle.read())
 
     @staticmethod
-    def read_wire(path: str) -> WireEntry:
+    def read_wire(path: str) -> WireEntry | CommitEntry:
         """The entry in `path` as sync forwards it (`parse_buffer_wire`). Raw `os` calls: a
         buffered file object costs an extra fstat and Python layers, per file, on sync's hot
         path. No access time: on a file not read before, updating it costs a journal write."""
@@ -101,6 +109,23 @@ class BufferDirectory:
         finally:
             os.close(descriptor)
         return parse_buffer_wire(content)
+
+    def pending_run_ids(self, skip: Collection[str] = ()) -> frozenset[str]:
+        """The run ids of the pending creates and updates, less the files in `skip` (paths):
+        whether a run not on the service yet is still on its way. Reads every pending file,
+        so it is for rare questions (a commit for an unknown run), not for a hot path."""
+        run_ids = set()
+        for name in self.pending_names():
+            path = f"{self.path}/{name}"
+            if path in skip:
+                continue
+            try:
+                entry = self.read_wire(path)
+            except (OSError, WireFormatError):  # gone meanwhile, or unreadable: no run of its own
+                continue
+            if isinstance(entry, WireEntry):
+                run_ids.add(entry.body["run_id"])
+        return frozenset(run_ids)
 
     def quarantine(self, path: Path | str, reason: str) -> Path:
         """Move an unreadable file aside, with the reason beside it."""

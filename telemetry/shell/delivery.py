@@ -6,7 +6,10 @@ is another `Delivery`; the core, the effects and the interpreter stay as they ar
 Outcomes: delivered -> counted; unavailable, not authorized (401/403, as the sync worker
 treats it) or breaker open -> the effect's fallback (a buffer entry); refused (another 4xx
 but 408/429) -> the entry goes to `rejected/` with the service's reason; a PATCH or commit
-answered 404 -> a create of the effect's full record."""
+answered 404 -> a create of the effect's full record. A commit for a run the client does
+not hold is buffered (for the sync worker to find the run later) when the service cannot
+be reached or does not hold the run yet but the buffer holds its create; it fails, with the
+reason, when the service refuses it or neither the service nor the buffer knows the run."""
 
 from __future__ import annotations
 
@@ -19,6 +22,9 @@ from telemetry.shell.edge import now
 from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.shell.service_api import Delivered, NotFound, Outcome, Refused, ServiceApi, Unavailable
 from telemetry.shell.service_link import ServiceLink
+from telemetry.shell.sync_commits import RunBuffered, RunUnknown, associate_by_run_id
+
+COMMIT_NOT_AVAILABLE = "[ERROR] Commit association not available"
 
 
 class Delivery(Protocol):
@@ -44,15 +50,18 @@ class BufferSink:
         self.directory.append(effect.entry, now().isoformat())
         self._metrics.increment("buffer.appended")
 
-    def fallback(self, effect: AppendBuffer | None, why: str) -> None:
-        """Run a delivery's fallback; never raises (a failure is counted and logged once)."""
+    def fallback(self, effect: AppendBuffer | None, why: str) -> bool:
+        """Run a delivery's fallback: True if the entry is on disk. Never raises (a failure
+        is counted and logged once)."""
         self._metrics.increment(f"delivery.fallback.{why}")
         if effect is None:
-            return
+            return False
         try:
             self.append(effect)
         except Exception as error:
             self._metrics.swallowed(f"AppendBuffer.{type(error).__name__}", error)
+            return False
+        return True
 
     def reject(self, effect: AppendBuffer | None, reason: str) -> None:
         """Keep what the service refused in `rejected/`, with its reason; never raises."""
@@ -130,21 +139,33 @@ class SyncDelivery:
                 self._sink.fallback(fallback, "unavailable")
 
     def find_and_post_commit(self, effect: FindRunAndPostCommit) -> tuple[bool, str]:
-        """Find the newest stored run with this run id, then associate the commit."""
+        """Find the newest stored run with this run id, then associate the commit; buffer
+        it when that cannot be done now (see the module's docstring)."""
         if not self._link.admit():
-            return False, f"Telemetry service unavailable; run {effect.run_id} is not held by this client"
-        rows = self._link.api.find_runs(effect.run_id)
-        self._link.settle(rows)
-        if not isinstance(rows, list):
-            return False, f"Could not look up run {effect.run_id}: {_reason(rows)}"
-        if not rows or not isinstance(rows[0], dict) or not isinstance(rows[0].get("event_id"), str):
-            return False, f"Run ID not found: {effect.run_id}"
-        outcome = self._link.api.associate_commit(rows[0]["event_id"], effect.commit)
+            return self._buffer_commit(effect, "breaker_open")
+        directory = self._sink.directory
+        outcome = associate_by_run_id(self._link.api, effect.run_id, effect.commit, directory.pending_run_ids)
         self._link.settle(outcome)
-        if isinstance(outcome, Delivered):
-            return True, f"Commit {effect.commit.commit_hash} associated with run {effect.run_id}"
-        return False, f"Commit association failed for run {effect.run_id}: {_reason(outcome)}"
+        match outcome:
+            case Delivered():
+                self._metrics.increment("delivery.delivered")
+                return True, f"Commit {effect.commit.commit_hash} associated with run {effect.run_id}"
+            case RunBuffered():
+                return self._buffer_commit(effect, "run_buffered")
+            case RunUnknown():
+                return False, f"Run ID not found: {effect.run_id}"
+            case Refused(status_code=401 | 403, reason=reason):
+                self._metrics.swallowed("delivery.unauthorized", reason)
+                return self._buffer_commit(effect, "unauthorized")
+            case Refused(reason=reason):
+                return False, f"Commit association failed for run {effect.run_id}: {reason}"
+            case NotFound() | Unavailable():
+                return self._buffer_commit(effect, "unavailable")
 
-
-def _reason(outcome: object) -> str:
-    return getattr(outcome, "reason", type(outcome).__name__)
+    def _buffer_commit(self, effect: FindRunAndPostCommit, why: str) -> tuple[bool, str]:
+        if not self._sink.fallback(effect.fallback, why):
+            return False, COMMIT_NOT_AVAILABLE
+        return True, (
+            f"Commit {effect.commit.commit_hash} buffered for run {effect.run_id}: "
+            "it will be associated when the service can be reached"
+        )

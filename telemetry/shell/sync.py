@@ -11,6 +11,9 @@ Rules of a pass, taken window by window (`window` files, oldest first by name):
   and sends the updates by PATCH; an item error sends each entry on its own.
 - An update is a PATCH; a 404 turns it into a create of the entry's full record
   (`telemetry.shell.sync_send`).
+- A commit for a run known only by run id is sent after every window: the run is found by
+  run id, then the commit associated; one whose run is on neither the service nor the
+  buffer goes to `rejected/`, one whose run is still buffered waits (`sync_commits`).
 - Refused (4xx) -> `rejected/`; unreadable -> `corrupt/`; both counted, never retried.
 - Unavailable, or not authorized -> the pass stops and its claims end: what it did not
   settle is left for a later pass.
@@ -31,6 +34,7 @@ import attrs
 from telemetry.shell.buffer import BufferDirectory, ClaimsBusy
 from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.shell.service_api import ServiceApi
+from telemetry.shell.sync_commits import deliver_commits
 from telemetry.shell.sync_pass import SyncPass
 from telemetry.shell.sync_send import Lanes, Sender, Sent
 
@@ -142,8 +146,11 @@ class SyncWorker:
                     return
                 advanced()
                 on_the_wire = sending
-            if self._sender.settle(on_the_wire, run, lanes):
-                advanced()
+            if not self._sender.settle(on_the_wire, run, lanes):
+                return
+            advanced()
+        if run.commits and deliver_commits(self.api, run):
+            advanced()
 
     def _report(self, run: SyncPass) -> SyncReport:
         tally = run.tally

@@ -1,7 +1,8 @@
 """The bookkeeping of one sync pass: the files it claimed and what became of each
 (acknowledged, rejected, quarantined, left for later), its counts and its errors; and how
 the entries of one run fold, as they are read, into the single record the service
-converges to (`RunFold`)."""
+converges to (`RunFold`). Commit entries of runs known only by run id are set aside, for
+after the pass's creates and updates (`telemetry.shell.sync_commits`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from telemetry.effects.records import CommitEntry
 from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.wire import WireEntry, WireFormatError
 
@@ -106,6 +108,7 @@ class SyncPass:
         self.unavailable = False
         self.read_only = False
         self.carried: dict[str, RunFold] = {}  # runs held over to the next window
+        self.commits: list[tuple[str, CommitEntry]] = []  # sent after every window
         self.cursor = 0  # where the next window starts in the pass's list of pending names
         self._note = note
         self._settled = settled
@@ -115,6 +118,11 @@ class SyncPass:
         self._acknowledged: dict[str, list[str]] = {"delivered": [], "duplicates": []}
         self._deleting: deque[tuple[str, int, Future[list[tuple[str, OSError]]]]] = deque()
         self._deleter: ThreadPoolExecutor | None = None
+
+    @property
+    def settled(self) -> frozenset[str]:
+        """Files this worker settled but could not remove (a read-only buffer)."""
+        return frozenset(self._settled)
 
     @property
     def done(self) -> int:
@@ -140,6 +148,9 @@ class SyncPass:
             entry = self.read(path)
             if entry is None:
                 continue
+            if isinstance(entry, CommitEntry):
+                self.commits.append((path, entry))
+                continue
             fold = runs.get(entry.event_id)
             if fold is None:
                 fold = runs[entry.event_id] = RunFold()
@@ -153,7 +164,7 @@ class SyncPass:
                     self.carried[event_id] = runs.pop(event_id)
         return list(runs.values())
 
-    def read(self, path: str) -> WireEntry | None:
+    def read(self, path: str) -> WireEntry | CommitEntry | None:
         """The entry in a claimed file; None if another worker settled it meanwhile, or if
         it cannot be read (then it goes to `corrupt/`)."""
         try:

@@ -16,6 +16,20 @@ from telemetry.shell.wire import WireEntry
 _UNAUTHORIZED = frozenset({401, 403})
 
 
+def stops_pass(outcome: Outcome, run: SyncPass) -> bool:
+    """True, with the reason noted, for an outcome that stops the pass (`_stops`)."""
+    if not _stops(outcome):
+        return False
+    if isinstance(outcome, Unavailable):
+        run.unavailable = True
+        run.note("service unavailable", outcome.reason)
+    elif isinstance(outcome, NotFound):
+        run.note("no telemetry service at this URL", outcome.reason)
+    elif isinstance(outcome, Refused):
+        run.note("not authorized", outcome.reason)
+    return True
+
+
 def _stops(outcome: Outcome) -> bool:
     """Outcomes that say nothing about the entry itself stop the pass and keep it: the
     service is down, the token is wrong, or the URL is not a telemetry service."""
@@ -88,7 +102,7 @@ class Sender:
 
     def _settle_batch(self, runs: list[RunFold], result: BatchResult | Outcome, run: SyncPass, singles: list[str]) -> bool:
         if not isinstance(result, BatchResult):
-            if self._stops_pass(result, run):
+            if stops_pass(result, run):
                 return False
             # A whole batch refused (too large, or a service without the batch endpoint):
             # each entry gets its own verdict.
@@ -110,7 +124,7 @@ class Sender:
         service a commit; concurrent ones share it), read again from their files. Outcomes
         are settled in order here, and the first outcome that stops the pass keeps the rest
         from being sent."""
-        entries = [(path, entry) for path in paths if (entry := run.read(path)) is not None]
+        entries = [(path, entry) for path in paths if isinstance(entry := run.read(path), WireEntry)]
         sent = [lanes.singles.submit(self._send_single, entry, run, lanes) for _, entry in entries]
         go_on = not run.stop.is_set()
         for (path, entry), outcome in zip(entries, (future.result() for future in sent)):
@@ -142,23 +156,10 @@ class Sender:
         return outcome
 
     def _settle(self, path: str, entry: WireEntry, outcome: Outcome, run: SyncPass) -> bool:
-        if self._stops_pass(outcome, run):
+        if stops_pass(outcome, run):
             return False
         if isinstance(outcome, Delivered):
             run.acknowledge([path], duplicate=entry.operation == "create" and outcome.status == "duplicate")
         elif isinstance(outcome, Refused):
             run.reject(path, outcome.reason)
-        return True
-    @staticmethod
-    def _stops_pass(outcome: Outcome, run: SyncPass) -> bool:
-        """True, with the reason noted, for an outcome that stops the pass (`_stops`)."""
-        if not _stops(outcome):
-            return False
-        if isinstance(outcome, Unavailable):
-            run.unavailable = True
-            run.note("service unavailable", outcome.reason)
-        elif isinstance(outcome, NotFound):
-            run.note("no telemetry service at this URL", outcome.reason)
-        elif isinstance(outcome, Refused):
-            run.note("not authorized", outcome.reason)
         return True

@@ -1,5 +1,8 @@
 """How records look on the wire and on disk: the JSON body of a create, the body of a
-PATCH, NDJSON backup lines and buffer files, and the way back from JSON to records."""
+PATCH, NDJSON backup lines and buffer files, and the way back from JSON to records.
+
+A buffer file is a create or an update of a run record, or (`"operation": "commit"`) a
+commit for a run the client did not hold, with its run id and no record."""
 
 from __future__ import annotations
 
@@ -8,7 +11,15 @@ from typing import Any, Literal
 import attrs
 import orjson
 
-from telemetry.effects.records import RECORD_FIELDS, STORED_STATUSES, BufferEntry, RunEvent, RunRecord
+from telemetry.effects.records import (
+    RECORD_FIELDS,
+    STORED_STATUSES,
+    BufferEntry,
+    CommitDetails,
+    CommitEntry,
+    RunEvent,
+    RunRecord,
+)
 from telemetry.effects.vocabulary import NdjsonKind
 
 BUFFER_FORMAT = "telemetry-buffer/1"
@@ -17,6 +28,7 @@ _KNOWN_FIELDS = frozenset(RECORD_FIELDS)
 _CLIENT_FIELDS = _KNOWN_FIELDS - set(_SERVER_FIELDS)
 Operation = Literal["create", "update"]
 _IDENTITY_FIELDS = ("event_id", "run_id", "agent_name", "job_type", "start_time")
+_COMMIT_KEYS = tuple(a.name for a in attrs.fields(CommitDetails))
 
 
 class WireFormatError(ValueError):
@@ -70,8 +82,18 @@ def ndjson_line(kind: NdjsonKind, body: RunRecord | RunEvent) -> bytes:
     return dumps({"kind": kind, "record": record_to_wire(body)}) + b"\n"
 
 
-def buffer_document(entry: BufferEntry, buffered_at: str) -> bytes:
+def buffer_document(entry: BufferEntry | CommitEntry, buffered_at: str) -> bytes:
     """The content of one buffer file."""
+    if isinstance(entry, CommitEntry):
+        return dumps(
+            {
+                "format": BUFFER_FORMAT,
+                "operation": "commit",
+                "run_id": entry.run_id,
+                "commit": attrs.asdict(entry.commit),
+                "buffered_at": buffered_at,
+            }
+        )
     return dumps(
         {
             "format": BUFFER_FORMAT,
@@ -83,14 +105,32 @@ def buffer_document(entry: BufferEntry, buffered_at: str) -> bytes:
     )
 
 
-def _document_parts(content: bytes) -> tuple[Operation, list[str], dict[str, Any]]:
-    """(operation, fields, record body) of a buffer file; `WireFormatError` if it is not one."""
+def _load_document(content: bytes) -> dict[str, Any]:
     try:
         document = orjson.loads(content)
     except orjson.JSONDecodeError as error:
         raise WireFormatError(f"not JSON: {error}") from error
     if not isinstance(document, dict) or document.get("format") != BUFFER_FORMAT:
         raise WireFormatError("not a telemetry buffer file")
+    return document
+
+
+def _commit_entry(document: dict[str, Any]) -> CommitEntry:
+    """The commit entry of a loaded buffer file; `WireFormatError` if it is not one."""
+    run_id, commit = document.get("run_id"), document.get("commit")
+    if not isinstance(run_id, str) or not isinstance(commit, dict) or commit.keys() != set(_COMMIT_KEYS):
+        raise WireFormatError("commit buffer file lacks run_id or commit details")
+    values = [commit[key] for key in _COMMIT_KEYS]
+    if not all(isinstance(value, str) for value in values[:2]) or not all(
+        value is None or isinstance(value, str) for value in values[2:]
+    ):
+        raise WireFormatError("commit details are not text")
+    return CommitEntry(run_id, CommitDetails(*values))
+
+
+def _document_parts(document: dict[str, Any]) -> tuple[Operation, list[str], dict[str, Any]]:
+    """(operation, fields, record body) of a loaded create or update buffer file;
+    `WireFormatError` if it is not one."""
     operation = document.get("operation")
     fields = document.get("fields")
     record = document.get("record")
@@ -101,9 +141,12 @@ def _document_parts(content: bytes) -> tuple[Operation, list[str], dict[str, Any
     return operation, fields, record
 
 
-def parse_buffer_document(content: bytes) -> BufferEntry:
+def parse_buffer_document(content: bytes) -> BufferEntry | CommitEntry:
     """The entry a buffer file holds; `WireFormatError` if it is not one."""
-    operation, fields, record = _document_parts(content)
+    document = _load_document(content)
+    if document.get("operation") == "commit":
+        return _commit_entry(document)
+    operation, fields, record = _document_parts(document)
     return BufferEntry(operation, record_from_wire(record), tuple(fields))
 
 
@@ -121,11 +164,14 @@ class WireEntry:
         return self.body["event_id"]  # type: ignore[no-any-return]
 
 
-def parse_buffer_wire(content: bytes) -> WireEntry:
+def parse_buffer_wire(content: bytes) -> WireEntry | CommitEntry:
     """The entry a buffer file holds, without building a `RunRecord` (sync's hot path): only
     the shape sync itself relies on is checked - the identity fields are text, the status is
     a stored one (folding compares it), and an update's fields are in its record."""
-    operation, fields, body = _document_parts(content)
+    document = _load_document(content)
+    if document.get("operation") == "commit":
+        return _commit_entry(document)
+    operation, fields, body = _document_parts(document)
     if not all(isinstance(body.get(name), str) for name in _IDENTITY_FIELDS):
         raise WireFormatError("buffer record lacks its identity fields")
     if body.get("status", "running") not in STORED_STATUSES or not body.keys() >= set(fields):

@@ -16,6 +16,7 @@ from telemetry.effects import (
     AppendNdjson,
     BufferEntry,
     CommitDetails,
+    CommitEntry,
     Effect,
     FindRunAndPostCommit,
     IncrementMetric,
@@ -38,8 +39,9 @@ _buffer_entries = st.builds(
     record=run_records,
     fields=st.lists(st.sampled_from(RECORD_FIELDS), max_size=4).map(tuple),
 )
-_fallbacks = st.none() | st.builds(AppendBuffer, _buffer_entries)
 _commits = st.builds(CommitDetails, _texts, _texts, st.none() | _texts, st.none() | _texts)
+_any_entries = _buffer_entries | st.builds(CommitEntry, _texts, _commits)
+_fallbacks = st.none() | st.builds(AppendBuffer, _any_entries)
 _events = st.builds(RunEvent, _texts, names, json_values, times)
 _EFFECTS_BY_TYPE: dict[type, st.SearchStrategy[Effect]] = {
     PostRun: st.builds(PostRun, run_records, _fallbacks),
@@ -47,8 +49,8 @@ _EFFECTS_BY_TYPE: dict[type, st.SearchStrategy[Effect]] = {
         PatchRun, run_records, st.lists(st.sampled_from(RECORD_FIELDS), max_size=4).map(tuple), _fallbacks
     ),
     PostCommit: st.builds(PostCommit, run_records, _commits, _fallbacks),
-    FindRunAndPostCommit: st.builds(FindRunAndPostCommit, _texts, _commits),
-    AppendBuffer: st.builds(AppendBuffer, _buffer_entries),
+    FindRunAndPostCommit: st.builds(FindRunAndPostCommit, _texts, _commits, _fallbacks),
+    AppendBuffer: st.builds(AppendBuffer, _any_entries),
     AppendNdjson: st.one_of(
         st.builds(AppendNdjson, st.sampled_from(["run_start", "run_end", "run_update"]), run_records),
         st.builds(AppendNdjson, st.just("event"), _events),

@@ -23,6 +23,7 @@ from telemetry.effects import (
     AppendNdjson,
     BufferEntry,
     CommitDetails,
+    CommitEntry,
     FindRunAndPostCommit,
     PostCommit,
 )
@@ -113,13 +114,15 @@ def test_commit_after_end_uses_recent_run(
     times,
     st.booleans(),
 )
-def test_commit_for_a_run_the_client_forgot_is_found_by_the_shell(
+def test_commit_for_a_run_the_client_forgot_is_found_by_the_shell_or_buffered_by_run_id(
     state: RegistryState, commit_hash: str, source: str, at: datetime, never_known: bool
 ) -> None:
-    """A run neither active nor recent (never known, or forgotten) is looked up by run id."""
+    """A run neither active nor recent (never known, or forgotten) is looked up by run id;
+    if the service cannot be reached, the commit is buffered by run id (no record to carry)."""
     first, second, *_ = sorted(state.active)
     for run_id in (first, second):
         state = decide(state, EndRun(run_id, "success", at)).state
     forgotten = "never-known" if never_known else first
-    expected = (FindRunAndPostCommit(forgotten, _details(commit_hash, source)),)
+    details = _details(commit_hash, source)
+    expected = (FindRunAndPostCommit(forgotten, details, AppendBuffer(CommitEntry(forgotten, details))),)
     assert decide(state, _commit(forgotten, commit_hash, source, at)) == Decision(state, None, expected)

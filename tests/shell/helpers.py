@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from telemetry import TelemetryClient, TelemetryConfig
-from telemetry.effects.records import BufferEntry
+from telemetry.effects.records import BufferEntry, CommitEntry
 from telemetry.shell.buffer import BufferDirectory
 
 ClientFactory = Callable[..., TelemetryClient]
@@ -37,10 +37,15 @@ def fast_config(api_url: str, **overrides: Any) -> TelemetryConfig:
     return TelemetryConfig(**{"api_url": api_url, **FAST, **overrides})
 
 
-def buffer_entries(directory: Path) -> list[BufferEntry]:
-    """The pending buffer entries, oldest first."""
+def pending_entries(directory: Path) -> list[BufferEntry | CommitEntry]:
+    """Every pending buffer entry, oldest first."""
     buffer = BufferDirectory(directory)
     return [buffer.read(path) for path in buffer.pending()]
+
+
+def buffer_entries(directory: Path) -> list[BufferEntry]:
+    """The pending creates and updates, oldest first (commits buffered by run id left out)."""
+    return [entry for entry in pending_entries(directory) if isinstance(entry, BufferEntry)]
 
 
 def ndjson_lines(directory: Path) -> list[dict[str, Any]]:

@@ -28,7 +28,6 @@ from telemetry.effects.codec import to_jsonable
 AT = datetime(2024, 5, 1, 12, 30, 15, 250000, tzinfo=timezone.utc)
 LATER = AT + timedelta(minutes=1, seconds=30, milliseconds=500)
 HASH = "A1B2C3D4E5F60718293A4B5C6D7E8F9012345678"
-SAME = "<same as the effect's record>"
 
 
 def _start(
@@ -109,11 +108,12 @@ def _readable(value: Any) -> Any:
 
 
 def _projection(effect: Effect) -> dict[str, Any]:
-    """One dict per effect; a fallback that buffers the effect's own record says so."""
+    """One dict per effect; a fallback that buffers the effect's own record (or commit) says so."""
     projected: dict[str, Any] = _readable(to_jsonable(effect))
     fallback = projected.get("fallback")
-    if fallback is not None and fallback["entry"]["record"] == projected.get("record"):
-        fallback["entry"]["record"] = SAME
+    for key in ("record", "commit"):
+        if fallback is not None and key in fallback["entry"] and fallback["entry"][key] == projected.get(key):
+            fallback["entry"][key] = f"<same as the effect's {key}>"
     return projected
 
 

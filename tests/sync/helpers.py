@@ -15,7 +15,7 @@ import httpx
 
 from telemetry.core import AssociateCommit, EndRun, RegistryState, SetMetrics, StartRun, decide
 from telemetry.core.commands import Command
-from telemetry.effects.records import BufferEntry, RunRecord
+from telemetry.effects.records import BufferEntry, CommitEntry, RunRecord
 from telemetry.effects.vocabulary import AppendBuffer
 from telemetry.shell.buffer import CLAIMS_DIR, LOCK_NAME
 from telemetry.shell.wire import buffer_document, record_to_wire
@@ -48,7 +48,8 @@ class Buffered:
 
 def _fallbacks(effects: Sequence[object]) -> list[BufferEntry]:
     fallbacks = (getattr(effect, "fallback", None) for effect in effects)
-    return [fallback.entry for fallback in fallbacks if isinstance(fallback, AppendBuffer)]
+    # A run the core holds is never buffered by run id: no `CommitEntry` comes from it.
+    return [f.entry for f in fallbacks if isinstance(f, AppendBuffer) and isinstance(f.entry, BufferEntry)]
 
 
 def buffered_run(plan: RunPlan, agent: str = "sync-agent") -> Buffered:
@@ -75,7 +76,7 @@ def buffered_run(plan: RunPlan, agent: str = "sync-agent") -> Buffered:
     return Buffered(tuple(entries), state.recent.runs[run_id])
 
 
-def write_entry(buffer_dir: Path, sequence: int, entry: BufferEntry) -> Path:
+def write_entry(buffer_dir: Path, sequence: int, entry: BufferEntry | CommitEntry) -> Path:
     """A buffer file whose name sorts by `sequence`, so the test decides delivery order."""
     buffer_dir.mkdir(parents=True, exist_ok=True)
     path = buffer_dir / f"{sequence:020d}_{uuid.uuid4().hex}.json"

@@ -1,0 +1,85 @@
+"""Commits for runs known only by their run id (the client did not hold the run): the run is
+found on the service by run id, then the commit goes to its associate-commit endpoint. The
+client's delivery does this in the caller's thread; the sync worker does it for buffered
+commit entries, after the creates and updates of its pass (whose runs may be the ones the
+commits name).
+
+Rules:
+- Found: the newest stored run with that run id gets the commit.
+- Not on the service, but a create or update of that run id is still in the buffer: the
+  commit waits (`RunBuffered`) in the buffer until its run has arrived.
+- Not on the service and not in the buffer: `RunUnknown`; sync moves the entry to
+  `rejected/`. The service is asked once more after the buffer was looked at, so a create
+  another worker delivered (and removed) meanwhile is seen, and no commit is rejected early."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Collection
+
+import attrs
+
+from telemetry.effects.records import CommitDetails
+from telemetry.shell.service_api import Delivered, Outcome, Refused, ServiceApi
+from telemetry.shell.sync_pass import SyncPass
+from telemetry.shell.sync_send import stops_pass
+
+
+@attrs.frozen
+class RunBuffered:
+    """The service does not hold the run yet, but the buffer holds its create or an update."""
+
+    run_id: str
+
+
+@attrs.frozen
+class RunUnknown:
+    """Neither the service nor the buffer holds a run with this run id."""
+
+    reason: str
+
+
+CommitOutcome = Outcome | RunBuffered | RunUnknown
+
+
+def associate_by_run_id(
+    api: ServiceApi, run_id: str, commit: CommitDetails, buffered_run_ids: Callable[[], Collection[str]]
+) -> CommitOutcome:
+    """Associate `commit` with the newest stored run with this run id (see the rules above)."""
+    outcome = _find_and_associate(api, run_id, commit)
+    if not isinstance(outcome, RunUnknown):
+        return outcome
+    if run_id in buffered_run_ids():
+        return RunBuffered(run_id)
+    return _find_and_associate(api, run_id, commit)
+
+
+def _find_and_associate(api: ServiceApi, run_id: str, commit: CommitDetails) -> Outcome | RunUnknown:
+    rows = api.find_runs(run_id)
+    if not isinstance(rows, list):
+        return rows
+    if not rows or not isinstance(rows[0], dict) or not isinstance(rows[0].get("event_id"), str):
+        return RunUnknown(f"no run with run_id {run_id!r} on the service")
+    return api.associate_commit(rows[0]["event_id"], commit)
+
+
+def deliver_commits(api: ServiceApi, run: SyncPass) -> bool:
+    """Deliver the commit entries the pass claimed, one request pair each, and settle each
+    one; False when the pass must stop (service unavailable, not authorized, stop)."""
+    run.flush(wait=True)  # acknowledged creates are removed now: no longer "in the buffer"
+    buffered = functools.cache(lambda: run.buffer.pending_run_ids(skip=run.settled))
+    for path, entry in run.commits:
+        if run.stop.is_set():
+            return False
+        outcome = associate_by_run_id(api, entry.run_id, entry.commit, buffered)
+        if isinstance(outcome, RunBuffered):
+            run.tally["commits_waiting"] += 1  # left for a later pass, once its run has arrived
+        elif isinstance(outcome, RunUnknown):
+            run.reject(path, outcome.reason)
+        elif stops_pass(outcome, run):
+            return False
+        elif isinstance(outcome, Delivered):
+            run.acknowledge([path], duplicate=False)
+        elif isinstance(outcome, Refused):
+            run.reject(path, outcome.reason)
+    return True

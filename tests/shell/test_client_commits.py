@@ -1,0 +1,127 @@
+"""`associate_commit` for a run the client does not hold (ended and forgotten, or started by
+another process), with the service down: the commit is buffered by run id, and a real
+`telemetry sync` later finds the run on the real service and associates it; a run nobody
+knows goes to `rejected/`; with neither service nor buffer, the spec's error tuple."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from telemetry.effects.records import CommitDetails, CommitEntry
+from tests.shell.helpers import ClientFactory, pending_entries, stored_runs
+from tests.shell.test_client_faults import not_a_directory
+from tests.support.receiver import closed_port_url
+from tests.support.service import ServiceProcess
+
+COMMIT = ("abcdef1234", "ci", "Ann <ann@example.org>", "2024-05-01T10:00:00.000000+00:00")
+
+
+def _sync(buffer_dir: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "telemetry", "sync", "--buffer-dir", str(buffer_dir), "--api-url", url, *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def _summary(stdout: str) -> dict[str, int]:
+    return {name: int(count) for name, count in re.findall(r"(\w+)\s*\S\s*(\d+)\s*\S", stdout)}
+
+
+def _assert_buffered(reply: tuple[bool, str], run_id: str) -> None:
+    assert reply == (
+        True,
+        f"Commit abcdef1234 buffered for run {run_id}: it will be associated when the service can be reached",
+    )
+
+
+def _assert_committed(url: str, run_id: str) -> None:
+    [row] = stored_runs(url, run_id)
+    assert (row["git_commit_hash"], row["git_commit_source"]) == ("abcdef1234", "ci")
+    assert (row["git_commit_author"], row["git_commit_timestamp"]) == COMMIT[2:]
+    assert row["status"] == "success"  # the commit did not undo the end
+
+
+def test_a_commit_for_a_run_not_held_is_buffered_while_the_service_is_down_and_synced_later(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
+    service = ServiceProcess(tmp_path / "telemetry.sqlite").start()
+    try:
+        ender = make_client(service.url)
+        run_id = ender.start_run("agent", "job")
+        ender.end_run(run_id)
+        service.stop()
+        stranger = make_client(service.url)  # never held the run: another process, say
+        _assert_buffered(stranger.associate_commit(run_id, *COMMIT), run_id)
+        buffer_dir = tmp_path / "base" / "buffer"
+        assert pending_entries(buffer_dir) == [CommitEntry(run_id, CommitDetails("abcdef1234", *COMMIT[1:]))]
+        service.start()
+        result = _sync(buffer_dir, service.url)
+        assert result.returncode == 0, result.stderr
+        assert _summary(result.stdout)["delivered"] == 1
+        _assert_committed(service.url, run_id)
+        assert pending_entries(buffer_dir) == []
+    finally:
+        service.stop()
+
+
+def test_a_commit_for_a_run_nobody_knows_is_rejected_with_the_reason_and_sync_stops(
+    shared_service: ServiceProcess, make_client: ClientFactory, tmp_path: Path
+) -> None:
+    client = make_client(closed_port_url())
+    _assert_buffered(client.associate_commit("never-started", *COMMIT), "never-started")
+    buffer_dir = tmp_path / "base" / "buffer"
+    result = _sync(buffer_dir, shared_service.url, "--loop", "--max-seconds", "60")
+    assert result.returncode == 0, result.stderr
+    assert _summary(result.stdout) == {
+        "delivered": 0, "duplicates": 0, "quarantined": 0, "rejected": 1, "remaining": 0,
+    }  # fmt: skip
+    [reason] = (buffer_dir / "rejected").glob("*.reason.txt")
+    assert reason.read_text() == "no run with run_id 'never-started' on the service\n"
+    assert stored_runs(shared_service.url, "never-started") == []
+
+
+def test_a_commit_and_the_create_of_its_run_both_buffered_converge_after_sync(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
+    service = ServiceProcess(tmp_path / "telemetry.sqlite")
+    try:
+        ender = make_client(service.url)
+        run_id = ender.start_run("agent", "job")
+        ender.end_run(run_id)
+        stranger = make_client(service.url)
+        _assert_buffered(stranger.associate_commit(run_id, *COMMIT), run_id)
+        buffer_dir = tmp_path / "base" / "buffer"
+        assert [type(entry).__name__ for entry in pending_entries(buffer_dir)] == [
+            "BufferEntry", "BufferEntry", "CommitEntry",
+        ]  # fmt: skip
+        service.start()
+        result = _sync(buffer_dir, service.url)
+        assert result.returncode == 0, result.stderr
+        _assert_committed(service.url, run_id)
+    finally:
+        service.stop()
+
+
+def test_a_commit_for_a_run_whose_create_is_still_buffered_waits_in_the_buffer(
+    shared_service: ServiceProcess, make_client: ClientFactory, tmp_path: Path
+) -> None:
+    """The service answers but does not hold the run yet: its create is still in the
+    buffer, so the commit joins it there instead of failing with "Run ID not found"."""
+    ender = make_client(closed_port_url())
+    run_id = ender.start_run("agent", "job")
+    ender.end_run(run_id)
+    stranger = make_client(shared_service.url)
+    _assert_buffered(stranger.associate_commit(run_id, *COMMIT), run_id)
+    assert stranger.associate_commit("never-started", *COMMIT) == (False, "Run ID not found: never-started")
+    result = _sync(tmp_path / "base" / "buffer", shared_service.url)
+    assert result.returncode == 0, result.stderr
+    _assert_committed(shared_service.url, run_id)
+
+
+def test_with_the_service_down_and_the_buffer_unwritable_the_spec_error_is_returned(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
+    client = make_client(closed_port_url(), buffer_dir=not_a_directory(tmp_path))
+    assert client.associate_commit("held-elsewhere", *COMMIT) == (False, "[ERROR] Commit association not available")
+    assert client.self_metrics()["errors.AppendBuffer.NotADirectoryError"] == 1
