@@ -87,6 +87,15 @@ class BufferDirectory:
             return []
         return sorted(name for name in names if name.endswith(_SUFFIX) and not name.startswith("."))
 
+    def holds_entries(self) -> bool:
+        """Whether any file waits for delivery; stops at the first one, so it costs the same
+        for a buffer of one file as for one of a million."""
+        try:
+            with os.scandir(self.path) as entries:
+                return any(entry.name.endswith(_SUFFIX) and not entry.name.startswith(".") for entry in entries)
+        except FileNotFoundError:
+            return False
+
     @staticmethod
     def read(path: Path | str) -> BufferEntry | CommitEntry:
         """The entry in `path`; `WireFormatError` if it is not a buffer file."""

@@ -143,8 +143,8 @@ class SyncDelivery:
         it when that cannot be done now (see the module's docstring)."""
         if not self._link.admit():
             return self._buffer_commit(effect, "breaker_open")
-        directory = self._sink.directory
-        outcome = associate_by_run_id(self._link.api, effect.run_id, effect.commit, directory.pending_run_ids)
+        holds_entries = self._sink.directory.holds_entries
+        outcome = associate_by_run_id(self._link.api, effect.run_id, effect.commit, lambda _run_id: holds_entries())
         self._link.settle(outcome)
         match outcome:
             case Delivered():

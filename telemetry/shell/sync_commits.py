@@ -6,8 +6,10 @@ commits name).
 
 Rules:
 - Found: the newest stored run with that run id gets the commit.
-- Not on the service, but a create or update of that run id is still in the buffer: the
-  commit waits (`RunBuffered`) in the buffer until its run has arrived.
+- Not on the service, but its run may still be in the buffer: the commit waits
+  (`RunBuffered`) in the buffer until its run has arrived. Sync knows (it reads the run ids
+  of the pending entries once per pass); the client only asks whether the buffer holds any
+  entry, since reading them all could stall the agent.
 - Not on the service and not in the buffer: `RunUnknown`; sync moves the entry to
   `rejected/`. The service is asked once more after the buffer was looked at, so a create
   another worker delivered (and removed) meanwhile is seen, and no commit is rejected early."""
@@ -15,7 +17,7 @@ Rules:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 
 import attrs
 
@@ -43,13 +45,13 @@ CommitOutcome = Outcome | RunBuffered | RunUnknown
 
 
 def associate_by_run_id(
-    api: ServiceApi, run_id: str, commit: CommitDetails, buffered_run_ids: Callable[[], Collection[str]]
+    api: ServiceApi, run_id: str, commit: CommitDetails, may_be_buffered: Callable[[str], bool]
 ) -> CommitOutcome:
     """Associate `commit` with the newest stored run with this run id (see the rules above)."""
     outcome = _find_and_associate(api, run_id, commit)
     if not isinstance(outcome, RunUnknown):
         return outcome
-    if run_id in buffered_run_ids():
+    if may_be_buffered(run_id):
         return RunBuffered(run_id)
     return _find_and_associate(api, run_id, commit)
 
@@ -68,10 +70,14 @@ def deliver_commits(api: ServiceApi, run: SyncPass) -> bool:
     one; False when the pass must stop (service unavailable, not authorized, stop)."""
     run.flush(wait=True)  # acknowledged creates are removed now: no longer "in the buffer"
     buffered = functools.cache(lambda: run.buffer.pending_run_ids(skip=run.settled))
+
+    def may_be_buffered(run_id: str) -> bool:
+        return run_id in buffered()
+
     for path, entry in run.commits:
         if run.stop.is_set():
             return False
-        outcome = associate_by_run_id(api, entry.run_id, entry.commit, buffered)
+        outcome = associate_by_run_id(api, entry.run_id, entry.commit, may_be_buffered)
         if isinstance(outcome, RunBuffered):
             run.tally["commits_waiting"] += 1  # left for a later pass, once its run has arrived
         elif isinstance(outcome, RunUnknown):

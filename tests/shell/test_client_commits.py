@@ -107,16 +107,23 @@ def test_a_commit_for_a_run_whose_create_is_still_buffered_waits_in_the_buffer(
     shared_service: ServiceProcess, make_client: ClientFactory, tmp_path: Path
 ) -> None:
     """The service answers but does not hold the run yet: its create is still in the
-    buffer, so the commit joins it there instead of failing with "Run ID not found"."""
+    buffer, so the commit joins it there instead of failing with "Run ID not found". The
+    client does not read the buffer to learn which runs it holds (that could stall the
+    agent), so while it holds anything, a commit for a run nobody knows waits there too,
+    and sync sets it aside in rejected/."""
     ender = make_client(closed_port_url())
     run_id = ender.start_run("agent", "job")
     ender.end_run(run_id)
     stranger = make_client(shared_service.url)
     _assert_buffered(stranger.associate_commit(run_id, *COMMIT), run_id)
-    assert stranger.associate_commit("never-started", *COMMIT) == (False, "Run ID not found: never-started")
-    result = _sync(tmp_path / "base" / "buffer", shared_service.url)
+    _assert_buffered(stranger.associate_commit("never-started", *COMMIT), "never-started")
+    buffer_dir = tmp_path / "base" / "buffer"
+    result = _sync(buffer_dir, shared_service.url)
     assert result.returncode == 0, result.stderr
     _assert_committed(shared_service.url, run_id)
+    [reason] = (buffer_dir / "rejected").glob("*.reason.txt")
+    assert reason.read_text() == "no run with run_id 'never-started' on the service\n"
+    assert pending_entries(buffer_dir) == []
 
 
 def test_with_the_service_down_and_the_buffer_unwritable_the_spec_error_is_returned(
