@@ -52,11 +52,13 @@ class _DemoFailure(RuntimeError):
     """The error the demo agent's failing run raises on purpose."""
 
 
-def _run_agent(console: Console) -> str:
-    """The instrumented agent; returns the run id it associates a commit with."""
-    from telemetry import TelemetryClient
+def _run_agent(console: Console, base_url: str, data_dir: Path) -> str:
+    """The instrumented agent; returns the run id it associates a commit with. Its client
+    is configured from these two only, never from the caller's shell: its files stay under
+    `data_dir` and nothing reaches a developer's real service or export endpoint."""
+    from telemetry import TelemetryClient, TelemetryConfig
 
-    client = TelemetryClient()
+    client = TelemetryClient(TelemetryConfig.from_env({"TELEMETRY_API_URL": base_url, "TELEMETRY_BASE_DIR": str(data_dir)}))
     with client.track_run("demo-crawler", "crawl", run_id="demo-crawl-001", product="docs") as run:
         for page in range(3):
             run.log_event("page_fetched", {"page": page})
@@ -117,12 +119,10 @@ def demo(data_dir: Path) -> None:
     data_dir.mkdir(parents=True)
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
-    os.environ.update(TELEMETRY_API_URL=base_url, TELEMETRY_BASE_DIR=str(data_dir),
-                      TELEMETRY_DB_PATH=str(data_dir / "telemetry.sqlite"))
     console.print(f"starting the service on {base_url} with SQLite at {data_dir / 'telemetry.sqlite'}")
     service = _start_service(data_dir, port)
     try:
-        _run_agent(console)
+        _run_agent(console, base_url, data_dir)
         _show(console, base_url)
     finally:
         service.terminate()

@@ -253,7 +253,7 @@ def _usable_config(config: object) -> TelemetryConfig:
     usable = config if config is not None else TelemetryConfig.from_env()
     for problem in usable.validate():
         LOGGER.warning("telemetry config: %s", problem)
-    return usable
+    return usable.with_defaults_for_problems()
 
 
 def _message(error: BaseException) -> str:

@@ -1,17 +1,20 @@
 """`TelemetryConfig`: where the client sends and writes, and its tuning knobs; read from the
-environment (`TelemetryConfig.from_env()`) or built in code. `validate()` lists problems;
-the client logs them as warnings and carries on with what it has."""
+environment (`TelemetryConfig.from_env()`) or built in code. `validate()` lists problems,
+one check per field (`_CHECKS`); the client logs them as warnings and carries on with the
+default of each field found bad (`with_defaults_for_problems()`)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from threading import TIMEOUT_MAX
 from typing import Any, TypeVar, get_args
 
 import attrs
 
 from telemetry.shell.buffer import FsyncPolicy
+from telemetry.shell.edge import _repr, text
 
 DEFAULT_API_URL = "http://localhost:8765"
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -19,10 +22,20 @@ _FALSE = frozenset({"0", "false", "no", "off", ""})
 _T = TypeVar("_T")
 
 
+_DEFAULT_BASE_DIR = Path(".telemetry")
+
+
+def _path(value: object) -> object:
+    """A path given as text is a `Path`; anything else is kept for `validate()` to report."""
+    return Path(value) if isinstance(value, (str, os.PathLike)) else value
+
+
 def _under_base(name: str) -> Any:
-    return attrs.field(
-        default=attrs.Factory(lambda self: self.base_dir / name, takes_self=True), converter=Path
-    )
+    def default(self: TelemetryConfig) -> Path:
+        base = self.base_dir if _is_path(self.base_dir) else _DEFAULT_BASE_DIR
+        return base / name
+
+    return attrs.field(default=attrs.Factory(default, takes_self=True), converter=_path)
 
 
 @attrs.frozen
@@ -31,7 +44,7 @@ class TelemetryConfig:
 
     api_url: str = DEFAULT_API_URL
     api_token: str | None = None
-    base_dir: Path = attrs.field(default=Path(".telemetry"), converter=Path)
+    base_dir: Path = attrs.field(default=_DEFAULT_BASE_DIR, converter=_path)
     ndjson_dir: Path = _under_base("ndjson")
     buffer_dir: Path = _under_base("buffer")
     db_path: Path = _under_base("telemetry.sqlite")
@@ -68,20 +81,97 @@ class TelemetryConfig:
 
     def validate(self) -> list[str]:
         """Problems with this configuration, in words; empty when all is well."""
-        problems = list(self.env_problems)
-        for name, url in (("api_url", self.api_url), ("export_url", self.export_url)):
-            if url is not None and not url.startswith(("http://", "https://")):
-                problems.append(f"{name} {url!r} is not an http(s) URL")
-        if self.buffer_fsync not in get_args(FsyncPolicy):
-            problems.append(f"buffer_fsync {self.buffer_fsync!r} is not one of {get_args(FsyncPolicy)}")
-        for field in attrs.fields(TelemetryConfig):
-            value = getattr(self, field.name)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-                problems.append(f"{field.name} must be >= 0, got {value}")
-        for name in ("connect_timeout_s", "read_timeout_s", "export_timeout_s"):
-            if getattr(self, name) == 0:
-                problems.append(f"{name} must be > 0")
+        problems = list(self.env_problems) if _CHECKS["env_problems"][0](self.env_problems) else []
+        for name, (usable, wanted) in _CHECKS.items():
+            value = getattr(self, name)
+            if not usable(value):
+                shown = text(_repr(value))[:80]
+                problems.append(f"{name} {wanted}, got {shown}; the client uses its default")
         return problems
+
+    def with_defaults_for_problems(self) -> TelemetryConfig:
+        """This configuration with every field `validate()` finds bad set to its default (a
+        directory under `base_dir` follows the usable `base_dir`)."""
+        kept = {name: getattr(self, name) for name, (usable, _) in _CHECKS.items() if usable(getattr(self, name))}
+        return self if len(kept) == len(_CHECKS) else TelemetryConfig(**kept)
+
+
+def _is_path(value: object) -> bool:
+    """A `Path` the OS can be given (no NUL, encodable)."""
+    if not isinstance(value, Path):
+        return False
+    try:
+        return b"\0" not in os.fsencode(value)
+    except (UnicodeError, TypeError):
+        return False
+
+
+def _is_text(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _is_http_url(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://"))
+
+
+def _seconds(value: object) -> float | None:
+    """`value` if it is a number of seconds a wait can take (a real number, not a bool,
+    not NaN, within what a lock can wait), else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and -TIMEOUT_MAX <= value <= TIMEOUT_MAX:
+        return value
+    return None
+
+
+def _is_seconds(value: object) -> bool:
+    return _seconds(value) is not None
+
+
+def _at_least_zero(value: object) -> bool:
+    seconds = _seconds(value)
+    return seconds is not None and seconds >= 0
+
+
+def _above_zero(value: object) -> bool:
+    seconds = _seconds(value)
+    return seconds is not None and seconds > 0
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+_FSYNC_POLICIES: tuple[str, ...] = get_args(FsyncPolicy)
+# Field -> (is its value usable, what a usable value is). Every field has one.
+_CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "api_url": (_is_http_url, "is not an http(s) URL"),
+    "api_token": (_is_text, "is not text or None"),
+    "base_dir": (_is_path, "is not a usable path"),
+    "ndjson_dir": (_is_path, "is not a usable path"),
+    "buffer_dir": (_is_path, "is not a usable path"),
+    "db_path": (_is_path, "is not a usable path"),
+    "export_url": (lambda value: value is None or _is_http_url(value), "is not an http(s) URL or None"),
+    "export_enabled": (lambda value: isinstance(value, bool), "is not True or False"),
+    "export_token": (_is_text, "is not text or None"),
+    "agent_owner": (_is_text, "is not text or None"),
+    "connect_timeout_s": (_above_zero, "must be > 0"),
+    "read_timeout_s": (_above_zero, "must be > 0"),
+    "breaker_cooldown_s": (_at_least_zero, "must be >= 0"),
+    "buffer_fsync": (lambda value: isinstance(value, str) and value in _FSYNC_POLICIES, f"is not one of {_FSYNC_POLICIES}"),
+    "ndjson_flush_interval_s": (_at_least_zero, "must be >= 0"),
+    "ndjson_queue_lines": (_is_count, "must be an integer >= 0"),
+    "export_queue_size": (_is_count, "must be an integer >= 0"),
+    "export_max_attempts": (_is_count, "must be an integer >= 0"),
+    "export_timeout_s": (_above_zero, "must be > 0"),
+    "export_backoff_s": (_at_least_zero, "must be >= 0"),
+    "heartbeat_interval_s": (_is_seconds, "must be a number of seconds (<= 0 turns it off)"),
+    "sync_interval_s": (_is_seconds, "must be a number of seconds (<= 0 turns it off)"),
+    "exit_budget_s": (_at_least_zero, "must be >= 0"),
+    "recent_runs": (_is_count, "must be an integer >= 0"),
+    "env_problems": (
+        lambda value: isinstance(value, tuple) and all(isinstance(problem, str) for problem in value),
+        "is not a tuple of text",
+    ),
+}
 
 
 # Environment variable -> (field, parser). Parsers raise ValueError on unreadable text.
@@ -89,7 +179,7 @@ _ENV_KNOBS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "TELEMETRY_HTTP_CONNECT_TIMEOUT": ("connect_timeout_s", float),
     "TELEMETRY_HTTP_READ_TIMEOUT": ("read_timeout_s", float),
     "TELEMETRY_BREAKER_COOLDOWN": ("breaker_cooldown_s", float),
-    "TELEMETRY_BUFFER_FSYNC": ("buffer_fsync", lambda text: _one_of(text, get_args(FsyncPolicy))),
+    "TELEMETRY_BUFFER_FSYNC": ("buffer_fsync", lambda text: _one_of(text, _FSYNC_POLICIES)),
     "TELEMETRY_NDJSON_FLUSH_INTERVAL": ("ndjson_flush_interval_s", float),
     "TELEMETRY_NDJSON_QUEUE_LINES": ("ndjson_queue_lines", int),
     "TELEMETRY_EXPORT_QUEUE_SIZE": ("export_queue_size", int),

@@ -78,7 +78,17 @@ class ExportLane:
             self._metrics.increment("export.dropped_queue_full")
             self._metrics.swallowed("export.queue", "export queue full; run dropped from the export")
             return
-        self._thread.ensure_started()
+        self._start_thread()
+
+    def _start_thread(self) -> bool:
+        """Start the lane's thread unless it runs; False when no thread is to be had (counted,
+        logged once): what is queued waits for the next export, or for `drain`, to try again."""
+        try:
+            self._thread.ensure_started()
+        except Exception as error:
+            self._metrics.swallowed("export.thread_start", error)
+            return False
+        return True
 
     def ensure_started(self) -> None:
         """Started on the first export."""
@@ -147,7 +157,7 @@ class ExportLane:
         self._deadline = deadline
         self._stopping.set()
         # An idle lane has nothing to finish: do not wait for its thread's next poll.
-        if self._queue.unfinished_tasks == 0 or self._thread.join(deadline):
+        if self._queue.unfinished_tasks == 0 or (self._start_thread() and self._thread.join(deadline)):
             return
         while True:
             try:

@@ -188,11 +188,12 @@ class SyncWorker:
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return
-            self._stop = threading.Event()
-            self._thread = threading.Thread(
-                target=self._loop, args=(interval_s, self._stop), name="telemetry-sync", daemon=True
-            )
-            self._thread.start()
+            stop = threading.Event()
+            thread = threading.Thread(target=self._loop, args=(interval_s, stop), name="telemetry-sync", daemon=True)
+            # Kept only once started: a thread the OS refused is not joined by `stop` and
+            # does not count as running, so the next `start` tries again.
+            thread.start()
+            self._stop, self._thread = stop, thread
 
     def stop(self, timeout_s: float) -> bool:
         """Ask the thread to stop and wait up to `timeout_s`; True if it has stopped. An
@@ -248,17 +249,19 @@ class BackgroundSync:
         self._off = False
 
     def ensure_started(self) -> None:
-        """Cheap when running; never raises into the agent (a failure turns sync off for
-        this process, counted and logged once)."""
+        """Cheap when running. A worker that cannot be built turns sync off for this
+        process (counted and logged once); a thread that cannot start is raised to the
+        lifecycle, which counts it and tries again on the next run, as for every worker."""
         if self._interval_s <= 0 or self._off:
             return
-        try:
-            if self._worker is None or self._pid != os.getpid():
+        if self._worker is None or self._pid != os.getpid():
+            try:
                 self._worker, self._pid = self._make_worker(), os.getpid()
-            self._worker.start(self._interval_s)
-        except Exception as error:
-            self._off = True
-            self._metrics.swallowed("sync.start", error)
+            except Exception as error:
+                self._off = True
+                self._metrics.swallowed("sync.start", error)
+                return
+        self._worker.start(self._interval_s)
 
     def drain(self, deadline: float) -> None:
         """Stop between two requests; what is still buffered stays on disk for later."""

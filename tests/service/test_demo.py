@@ -1,6 +1,7 @@
 """`telemetry demo`, the README's main command (`scripts/demo`), run as a user runs it: a
-fresh process whose shell carries the service's own variables, which must not reach the
-demo's service; and the demo's clear error when the service refuses a read."""
+fresh process whose shell carries the service's and the client's own variables, which
+must reach neither the demo's service nor its client; and the demo's clear error when the
+service refuses a read."""
 
 from __future__ import annotations
 
@@ -16,20 +17,32 @@ from rich.console import Console
 
 from telemetry.demo import _show
 from tests.service.helpers import file_rows
+from tests.shell.helpers import ndjson_lines
+from tests.support.receiver import Receiver
 from tests.support.service import ServiceFactory
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_the_demo_stores_its_runs_even_with_a_service_token_in_the_environment(tmp_path: Path) -> None:
-    # A developer who also runs a guarded service has its token (and port) in the shell.
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TELEMETRY_API_AUTH_TOKEN": "xyz", "TELEMETRY_API_PORT": "1"}
-    data_dir = tmp_path / "demo"
-    done = subprocess.run(
-        [sys.executable, "-m", "telemetry", "demo", "--data-dir", str(data_dir)],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
+def test_the_demo_stores_its_runs_and_files_only_in_its_own_places_whatever_the_shell_says(tmp_path: Path) -> None:
+    # A developer who also runs a guarded service has its token (and port) in the shell, and
+    # the client's own variables: a backup directory and a real export endpoint.
+    elsewhere = tmp_path / "developer-ndjson"
+    with Receiver() as export_endpoint:
+        env = {
+            **os.environ, "PYTHONPATH": str(REPO), "TELEMETRY_API_AUTH_TOKEN": "xyz", "TELEMETRY_API_PORT": "1",
+            "TELEMETRY_NDJSON_DIR": str(elsewhere), "GOOGLE_SHEETS_API_URL": export_endpoint.url,
+            "METRICS_API_TOKEN": "developer-token",
+        }
+        data_dir = tmp_path / "demo"
+        done = subprocess.run(
+            [sys.executable, "-m", "telemetry", "demo", "--data-dir", str(data_dir)],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert export_endpoint.requests == []
+    assert not elsewhere.exists()
+    assert {line["kind"] for line in ndjson_lines(data_dir / "ndjson")} >= {"run_start", "event", "run_end"}
     assert "agent_runs in the service (5 rows)" in done.stdout and "associate_commit after end_run: True" in done.stdout
 
     rows = {row["run_id"]: row for row in file_rows(data_dir / "telemetry.sqlite")}

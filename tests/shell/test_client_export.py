@@ -1,11 +1,12 @@
 """The secondary export lane against a real local receiver: the post itself, retries with
 backoff on 408/429/5xx and connection errors, `Retry-After`, no retry on other 4xx, a full
-queue dropping with a count, and the drain at close."""
+queue dropping with a count, the drain at close, and a lane whose thread cannot start."""
 
 from __future__ import annotations
 
 import email.utils
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -170,3 +171,40 @@ def test_a_full_lane_drops_with_a_count_and_close_counts_what_is_left(make_clien
     # One in flight (hung), two queued, three dropped at once; the three left at close.
     assert metrics["export.dropped_queue_full"] == 3
     assert metrics["export.dropped_at_exit"] == 3
+
+
+def _no_thread_to_be_had(self: threading.Thread) -> None:
+    raise RuntimeError("can't start new thread")
+
+
+def test_a_run_queued_when_no_thread_can_start_is_posted_once_one_can(
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Receiver(Reply(200, {"ok": True})) as receiver:
+        client = make_client(closed_port_url(), export_url=receiver.url)
+        with monkeypatch.context() as refused:
+            # What CPython raises when the OS refuses a thread (tests/shell/test_client_last_resort.py).
+            refused.setattr(threading.Thread, "start", _no_thread_to_be_had)
+            first = client.start_run("agent", "job")
+            client.end_run(first)
+        second = client.start_run("agent", "job")
+        client.end_run(second)
+        posted = receiver.wait_for(2)
+    assert sorted(request.json()["run_id"] for request in posted) == sorted([first, second])
+    metrics = client.self_metrics()
+    assert metrics["errors.export.thread_start"] == 1 and "export.failed" not in metrics
+    assert not [name for name in metrics if name.startswith("errors.PostSheets")]
+
+
+def test_a_run_queued_when_no_thread_ever_starts_is_counted_dropped_at_close(
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Receiver(Reply(200, {"ok": True})) as receiver:
+        client = make_client(closed_port_url(), export_url=receiver.url)
+        monkeypatch.setattr(threading.Thread, "start", _no_thread_to_be_had)
+        client.end_run(client.start_run("agent", "job"))
+        client.close(budget_s=0.3)
+        monkeypatch.undo()
+        assert receiver.requests == []
+    metrics = client.self_metrics()
+    assert metrics["export.dropped_at_exit"] == 1 and metrics["errors.export.thread_start"] == 2

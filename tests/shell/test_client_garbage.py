@@ -1,7 +1,8 @@
 """Garbage arguments of every type to every public method and the constructor (hypothesis),
 against the real service: the agent never sees an exception, and every run the client
 accepted arrives whole in the service, nothing refused, nothing lost; a garbage `close()`
-budget still drains every accepted line to disk."""
+budget still drains every accepted line to disk; a garbage value in any config field is
+warned about and replaced by the field's default."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import logging
 import math
 import os
 import tempfile
+from contextlib import chdir
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -17,13 +19,15 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import attrs
 import httpx
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from telemetry import TelemetryClient, TelemetryConfig
 from telemetry.effects.records import TERMINAL_STATUSES
-from tests.shell.helpers import fast_config, ndjson_lines
+from tests.shell.helpers import FAST, fast_config, ndjson_lines
 from tests.shell.strategies import Hostile, cyclic, fields, garbage
 from tests.support.receiver import closed_port_url
 from tests.support.service import ServiceProcess
@@ -130,3 +134,45 @@ def test_close_with_a_garbage_budget_drains_every_accepted_event(
         client.close(budget)
     assert [line["event"]["payload"]["n"] for line in ndjson_lines(tmp_path / "ndjson")] == list(range(1001))
     assert "is not a number >= 0; the exit budget (1.0 s) is used instead" in caplog.text
+
+
+CONFIG_FIELDS = [field.name for field in attrs.fields(TelemetryConfig)]
+DIRECTORIES = {"base_dir": "base", "ndjson_dir": "ndjson", "buffer_dir": "buffer", "db_path": "telemetry.sqlite"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(CONFIG_FIELDS), value=garbage)
+def test_a_garbage_config_field_is_warned_about_and_its_default_used(field: str, value: Any) -> None:
+    # Files go under a fresh directory (the working directory too, for relative paths).
+    assume(not (field in DIRECTORIES and isinstance(value, str) and (value.startswith("/") or ".." in value)))
+    with tempfile.TemporaryDirectory() as base, chdir(base):
+        places = {name: Path(base) / leaf for name, leaf in DIRECTORIES.items()}
+        given_config = TelemetryConfig(**{**FAST, "api_url": closed_port_url(), **places, field: value})
+        with mock.patch("telemetry.shell.client.LOGGER.warning") as warning:
+            client = TelemetryClient(given_config)
+        warned = [call.args[1] for call in warning.call_args_list if call.args[1].startswith(f"{field} ")]
+        if warned:  # the default in its place (a directory's default is under the usable base_dir)
+            others = {name: place for name, place in places.items() if name != field}
+            assert getattr(client.config, field) == getattr(TelemetryConfig(**others), field)
+        else:
+            assert getattr(client.config, field) is getattr(given_config, field)
+        run_id = client.start_run("agent", "job")
+        client.log_event(run_id, "step", {"n": 1})
+        client.end_run(run_id)
+        client.close(0.5)
+        lines = ndjson_lines(Path(client.config.ndjson_dir))
+    assert [line["kind"] for line in lines] == ["run_start", "event", "run_end"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("api_url", 5), ("exit_budget_s", "x"), ("exit_budget_s", math.nan), ("exit_budget_s", -1.0),
+     ("read_timeout_s", 0), ("connect_timeout_s", -0.5), ("ndjson_dir", 5), ("base_dir", None), ("buffer_fsync", "sometimes")],
+)  # fmt: skip
+def test_each_bad_value_the_reviewers_named_is_warned_about(field: str, value: Any, caplog: pytest.LogCaptureFixture) -> None:
+    with tempfile.TemporaryDirectory() as base, chdir(base), caplog.at_level(logging.WARNING, logger="telemetry"):
+        client = TelemetryClient(TelemetryConfig(**{**FAST, "api_url": closed_port_url(), "base_dir": base, field: value}))
+        client.close(0.5)
+    assert f"telemetry config: {field} " in caplog.text
+    defaults = TelemetryConfig() if field == "base_dir" else TelemetryConfig(base_dir=base)
+    assert getattr(client.config, field) == getattr(defaults, field)

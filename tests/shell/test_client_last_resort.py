@@ -42,9 +42,29 @@ def test_a_run_started_when_no_thread_can_start_is_delivered_active_and_on_disk(
     lines = ndjson_lines(tmp_path / "base" / "ndjson")
     assert [line["kind"] for line in lines] == ["run_start", "event", "run_start", "run_end"]
     metrics = client.self_metrics()
-    assert metrics["errors.thread_start.HeartbeatWorker"] == 2 and metrics["errors.sync.start"] == 1
+    assert metrics["errors.thread_start.HeartbeatWorker"] == 2 and metrics["errors.thread_start.BackgroundSync"] == 2
     assert metrics["errors.ndjson.thread_start"] == 4
     assert caplog.text.count("thread_start.HeartbeatWorker failed: RuntimeError: can't start new thread") == 1
+
+
+def _sync_threads() -> int:
+    return sum(thread.name == "telemetry-sync" for thread in threading.enumerate())
+
+
+def test_a_sync_thread_the_os_refused_is_started_by_a_later_run_and_closes_cleanly(
+    shared_service: ServiceProcess, make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = make_client(shared_service.url, sync_interval_s=30.0)
+    with monkeypatch.context() as refused:
+        refused.setattr(threading.Thread, "start", _no_thread_to_be_had)
+        client.start_run("agent", "job", run_id="sync-refused")
+    refused_threads = _sync_threads()
+    client.start_run("agent", "job", run_id="sync-retried")
+    assert _sync_threads() == refused_threads + 1
+    client.close()
+    metrics = client.self_metrics()
+    assert metrics["errors.thread_start.BackgroundSync"] == 1
+    assert not [name for name in metrics if name.startswith("errors.drain")]
 
 
 @contextmanager

@@ -75,7 +75,7 @@ def test_config_problems_keep_defaults_and_are_listed() -> None:
     problems = " | ".join(config.validate())
     assert config.buffer_fsync == "always"
     assert "TELEMETRY_BUFFER_FSYNC='sometimes'" in problems and "GOOGLE_SHEETS_API_ENABLED='maybe'" in problems
-    assert "api_url 'ftp://x' is not an http(s) URL" in problems and "export enabled" in problems
+    assert "api_url is not an http(s) URL, got 'ftp://x'" in problems and "export enabled" in problems
     assert "read_timeout_s must be > 0" in " ".join(TelemetryConfig(read_timeout_s=0).validate())
     assert "exit_budget_s must be >= 0" in " ".join(TelemetryConfig(exit_budget_s=-1).validate())
 

@@ -1,11 +1,13 @@
 """The background sync thread: started on demand, delivers what is buffered later, backs
 off with jitter while the service is down and resumes when it is back, survives a broken
-pass, stops when asked, and starts afresh in a forked child."""
+pass, stops when asked, starts afresh in a forked child, and tries again when the OS refused
+its thread."""
 
 from __future__ import annotations
 
 import os
 import random
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,6 +60,28 @@ def test_a_failing_pass_does_not_end_the_thread(shared_api: ServiceApi, tmp_path
     worker = SyncWorker(BufferDirectory(not_a_directory), shared_api, backoff_base_s=0.01, backoff_cap_s=0.02)
     worker.start(interval_s=0.01)
     wait_for(lambda: worker.metrics.count("errors.sync.cannot_list_buffer") >= 3, "passes go on", WAIT_S)
+    assert worker.running and worker.stop(timeout_s=5.0)
+
+
+def _no_thread_to_be_had(self: threading.Thread) -> None:
+    raise RuntimeError("can't start new thread")
+
+
+def test_a_thread_the_os_refused_is_not_joined_and_is_started_on_the_next_try(
+    shared_api: ServiceApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    buffer = BufferDirectory(tmp_path)
+    worker = SyncWorker(buffer, shared_api)
+    with monkeypatch.context() as refused:
+        # What CPython raises when the OS refuses a thread (tests/shell/test_client_last_resort.py).
+        refused.setattr(threading.Thread, "start", _no_thread_to_be_had)
+        with pytest.raises(RuntimeError, match="can't start new thread"):
+            worker.start(interval_s=0.05)
+    assert not worker.running
+    assert worker.stop(timeout_s=1.0)  # no thread to join, and no error for one never started
+    worker.start(interval_s=0.05)
+    write_entry(tmp_path, 0, BufferEntry("create", simple_record()))
+    wait_for(lambda: worker.metrics.count("sync.delivered") == 1, "delivered by the retried thread", WAIT_S)
     assert worker.running and worker.stop(timeout_s=5.0)
 
 
