@@ -14,7 +14,7 @@ from typing import Any, TypeVar, get_args
 import attrs
 
 from telemetry.shell.buffer import FsyncPolicy
-from telemetry.shell.edge import _repr, text
+from telemetry.shell.edge import safe_repr
 
 DEFAULT_API_URL = "http://localhost:8765"
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -85,7 +85,7 @@ class TelemetryConfig:
         for name, (usable, wanted) in _CHECKS.items():
             value = getattr(self, name)
             if not usable(value):
-                shown = text(_repr(value))[:80]
+                shown = safe_repr(value)[:80]
                 problems.append(f"{name} {wanted}, got {shown}; the client uses its default")
         return problems
 

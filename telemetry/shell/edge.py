@@ -78,7 +78,7 @@ def json_safe(value: Any) -> Any:
         dumps(copied)
         return copied
     except Exception:
-        return text(_repr(value))
+        return safe_repr(value)
 
 
 def _parse_int(digits: str) -> int | str:
@@ -86,9 +86,10 @@ def _parse_int(digits: str) -> int | str:
     return number if number in _INT64 else digits
 
 
-def _repr(value: object) -> str:
+def safe_repr(value: object) -> str:
+    """`repr(value)` as clean text, even when the object's `__repr__` raises."""
     try:
-        return repr(value)
+        return text(repr(value))
     except Exception:
         return f"<unrepresentable {type(value).__name__}>"
 

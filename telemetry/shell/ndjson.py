@@ -19,7 +19,8 @@ from pathlib import Path
 
 from telemetry.effects.records import RunEvent, RunRecord
 from telemetry.effects.vocabulary import NdjsonKind
-from telemetry.shell.self_metrics import SelfMetrics, describe
+from telemetry.shell.edge import safe_repr
+from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.shell.wire import dumps, ndjson_line
 from telemetry.shell.workers import LazyThread
 
@@ -44,15 +45,8 @@ def encode_line(kind: NdjsonKind, body: RunRecord | RunEvent, metrics: SelfMetri
         metrics.swallowed("ndjson.encode", error)
     if isinstance(body, RunEvent):
         event = {"run_id": body.run_id, "event_type": body.event_type, "timestamp": body.timestamp.isoformat()}
-        return dumps({"kind": kind, "event": {**event, "payload": _safe_repr(body.payload)}}) + b"\n"
+        return dumps({"kind": kind, "event": {**event, "payload": safe_repr(body.payload)}}) + b"\n"
     return ndjson_line(kind, body)
-
-
-def _safe_repr(value: object) -> str:
-    try:
-        return repr(value).encode("utf-8", "backslashreplace").decode("utf-8")
-    except Exception as error:
-        return f"<unrepresentable {type(value).__name__}: {describe(error)}>"
 
 
 class _DailyFile:
