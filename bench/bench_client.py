@@ -213,8 +213,8 @@ def _exit_once(base: Path, url: str, export: str) -> tuple[float, int, int]:
     child = subprocess.Popen([sys.executable, "-c", EXIT_CHILD, url, str(base), export], cwd=REPO, stdout=subprocess.PIPE, text=True)
     stdout, _ = child.communicate(timeout=120)
     exited = time.monotonic()
-    # Default config, background sync included: entries its last pass held are in .claims/.
-    on_disk = len(BufferDirectory(base / "buffer").pending()) + len(list(base.glob("buffer/.claims/*")))
+    # Default config, background sync included: entries its last pass claimed stay in place.
+    on_disk = len(BufferDirectory(base / "buffer").pending())
     lines = sum(len(p.read_bytes().splitlines()) for p in base.glob("ndjson/*.ndjson"))
     return exited - float(stdout.split()[-1]), on_disk, lines
 

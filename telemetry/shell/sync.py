@@ -233,6 +233,10 @@ class SyncWorker:
             stop.wait(delay)
 
 
+# How long the client's close or exit waits for its sync thread to finish a request.
+STOP_WAIT_S = 0.1
+
+
 class BackgroundSync:
     """The sync thread as one of the client's lifecycle workers: started lazily with the
     others, stopped within the exit budget, rebuilt in a forked child (with the child's
@@ -264,10 +268,12 @@ class BackgroundSync:
         self._worker.start(self._interval_s)
 
     def drain(self, deadline: float) -> None:
-        """Stop between two requests; what is still buffered stays on disk for later."""
+        """Stop between two requests; what is still buffered stays on disk for later. The
+        wait is short: a request in flight to a hung service would spend the agent's exit
+        on a delivery that a later pass makes anyway."""
         self._off = True
         if self._worker is not None and self._pid == os.getpid():
-            self._worker.stop(max(0.0, deadline - time.monotonic()))
+            self._worker.stop(min(STOP_WAIT_S, max(0.0, deadline - time.monotonic())))
 
     def after_fork(self) -> None:
         self._worker = None

@@ -10,11 +10,12 @@ import os
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from telemetry.effects.records import CommitEntry
 from telemetry.shell.buffer import BufferDirectory
+from telemetry.shell.daemon_pool import DaemonPool
 from telemetry.shell.wire import WireEntry, WireFormatError
 
 _DELETERS = 8
@@ -117,7 +118,7 @@ class SyncPass:
         self._prefix = f"{buffer.path}/"
         self._acknowledged: dict[str, list[str]] = {"delivered": [], "duplicates": []}
         self._deleting: deque[tuple[str, int, Future[list[tuple[str, OSError]]]]] = deque()
-        self._deleter: ThreadPoolExecutor | None = None
+        self._deleter: DaemonPool | None = None
 
     @property
     def settled(self) -> frozenset[str]:
@@ -247,7 +248,7 @@ class SyncPass:
         ~130 us for the disk; alone, 1 / 4 / 8 / 16 threads unlinked 7,400 / 10,100 /
         10,900 / 11,800 files/s, for the same CPU per file."""
         if self._deleter is None:
-            self._deleter = ThreadPoolExecutor(_DELETERS, thread_name_prefix="telemetry-sync-delete")
+            self._deleter = DaemonPool(_DELETERS, "telemetry-sync-delete")
         shares = max(1, min(_DELETERS, len(paths) // _DELETE_SHARE))
         for share in range(shares):
             part = paths[share::shares]

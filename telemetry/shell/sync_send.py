@@ -7,8 +7,9 @@ order: acknowledged, rejected, or kept because the pass must stop."""
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
+from telemetry.shell.daemon_pool import DaemonPool
 from telemetry.shell.service_api import BatchResult, Delivered, NotFound, Outcome, Refused, ServiceApi, Unavailable
 from telemetry.shell.sync_pass import RunFold, SyncPass, chunks
 from telemetry.shell.wire import WireEntry
@@ -50,8 +51,8 @@ class Lanes:
     once on `singles`. `halt` is set by the first answer that stops the pass."""
 
     def __init__(self, concurrency: int) -> None:
-        self.batches = ThreadPoolExecutor(1, thread_name_prefix="telemetry-sync-wire")
-        self.singles = ThreadPoolExecutor(concurrency, thread_name_prefix="telemetry-sync-send")
+        self.batches = DaemonPool(1, "telemetry-sync-wire")
+        self.singles = DaemonPool(concurrency, "telemetry-sync-send")
         self.halt = threading.Event()
 
     def __enter__(self) -> Lanes:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from tests.shell.helpers import buffer_entries, ndjson_lines, python_process, run_python
-from tests.support.receiver import HANG, HungPort, Receiver, closed_port_url
+from tests.support.receiver import HANG, HungPort, Receiver, Reply, closed_port_url
 
 PRELUDE = """
 import json, os, sys, threading, time
@@ -93,6 +93,33 @@ print("last-call", time.monotonic())
     metrics = json.loads(done.stdout.splitlines()[-1])
     # The export receiver hangs: what it never took is counted as dropped at exit.
     assert metrics["export.dropped_at_exit"] >= 1
+
+
+def test_exit_does_not_wait_for_a_sync_request_the_service_never_answers(tmp_path: Path) -> None:
+    """The background sync's batch is in flight when the agent exits; the service read it
+    and never answers, and the read timeout is far past the budget. The sync's threads are
+    daemons and the drain waits only briefly, so the exit keeps to its budget; the entries
+    stay in the buffer for a later pass."""
+    hang_batches = lambda request: HANG if request.path.endswith("/batch") else Reply(201)  # noqa: E731
+    with Receiver(hang_batches) as service:
+        seconds, done = _exit_seconds(script(
+            """
+earlier = make(base, refused)
+for number in range(5):
+    earlier.end_run(earlier.start_run("agent", "job", run_id=f"buffered-{number}"))
+earlier.close()
+client = make(base, url, sync_interval_s=0.05, read_timeout_s=60.0, exit_budget_s=1.0)
+client.start_run("agent", "job")
+time.sleep(1.0)  # the sync's first pass sends its batch meanwhile
+print("last-call", time.monotonic())
+""",
+            base=str(tmp_path), refused=closed_port_url(), url=service.url,
+        ))  # fmt: skip
+        batches = [request for request in service.requests if request.path.endswith("/batch")]
+    assert done.returncode == 0, done.stderr
+    assert batches, "the sync sent no batch before the exit"
+    assert seconds <= 1.0 + EXIT_MARGIN_S
+    assert len(buffer_entries(tmp_path / "buffer")) == 10
 
 
 def test_several_clients_exit_within_one_budget_not_one_each(tmp_path: Path) -> None:
