@@ -153,10 +153,10 @@ class NdjsonWriter:
         if not self._write_lock.acquire(timeout=timeout):
             return False
         try:
-            if retry_now or self._closed or time.monotonic() >= self._retry_at:
-                self._write_all()
+            if self._held and not (retry_now or self._closed or time.monotonic() >= self._retry_at):
+                self._hold_pending()  # the last write failed: wait for the retry time
             else:
-                self._hold_pending()
+                self._write_all()
             if self._closed and self._held:
                 self._give_up()
         finally:
@@ -203,8 +203,6 @@ class NdjsonWriter:
         self._metrics.swallowed("ndjson.write", error, headline="NDJSON write failed")
         self._retry_s = min(self._max_retry_s, max(self._first_retry_s, 2 * self._retry_s))
         self._retry_at = time.monotonic() + self._retry_s
-        if not self._closed:
-            self._thread.ensure_started()
 
     def _hold_pending(self) -> None:
         """Move the queue behind the held lines, dropping the oldest beyond capacity."""

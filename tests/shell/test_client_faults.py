@@ -186,6 +186,26 @@ def test_a_write_failure_outlasting_the_queue_drops_the_oldest_lines_with_a_coun
     assert metrics.count("ndjson.lines_lost") == 6 and metrics.count("ndjson.lines_written") == 4
 
 
+def test_once_a_write_succeeds_again_new_lines_are_written_not_held_and_dropped(tmp_path: Path) -> None:
+    """Failures have backed the retries off to a second; a flush() that succeeds ends the
+    back-off, so the lines the writer thread takes next are written at once, not held
+    until the old retry time (and dropped past the capacity meanwhile)."""
+    metrics = SelfMetrics()
+    directory = not_a_directory(tmp_path)
+    writer = NdjsonWriter(directory, flush_interval_s=0.01, capacity=4, metrics=metrics)
+    submit_events(writer, 1)
+    for _ in range(8):
+        writer.flush()  # fails each time: the retry delay doubles up to its 1 s cap
+    (tmp_path / "blocker").unlink()
+    writer.flush()
+    for _ in range(20):
+        submit_events(writer, 3)
+        time.sleep(0.02)  # the writer thread takes them meanwhile
+    writer.drain(time.monotonic() + 5)
+    assert metrics.count("ndjson.lines_lost") == 0
+    assert len(ndjson_lines(directory)) == 61
+
+
 def test_lines_still_unwritable_at_close_are_counted_lost_and_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     metrics = SelfMetrics()
     writer = NdjsonWriter(not_a_directory(tmp_path), flush_interval_s=60.0, capacity=100, metrics=metrics)
