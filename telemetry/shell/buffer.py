@@ -33,6 +33,9 @@ CORRUPT_DIR = "corrupt"
 REJECTED_DIR = "rejected"
 CLAIMS_DIR = ".claims"
 _SUFFIX = ".json"
+# A commit entry's name says what it is, so the client can tell whether runs are buffered
+# without reading files (`holds_runs`).
+_COMMIT_SUFFIX = ".commit.json"
 _READ_SIZE = 1 << 16
 
 
@@ -42,6 +45,10 @@ def _fsync_directory(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _is_run_entry(name: str) -> bool:
+    return name.endswith(_SUFFIX) and not name.endswith(_COMMIT_SUFFIX) and not name.startswith(".")
 
 
 def _write_atomically(target: Path, content: bytes, fsync: bool) -> None:
@@ -71,7 +78,8 @@ class BufferDirectory:
     def append(self, entry: BufferEntry | CommitEntry, buffered_at: str) -> Path:
         """Write `entry` as a new file; it exists whole or not at all."""
         self.path.mkdir(parents=True, exist_ok=True)
-        target = self.path / f"{time.time_ns():020d}_{uuid.uuid4().hex}{_SUFFIX}"
+        suffix = _COMMIT_SUFFIX if isinstance(entry, CommitEntry) else _SUFFIX
+        target = self.path / f"{time.time_ns():020d}_{uuid.uuid4().hex}{suffix}"
         _write_atomically(target, buffer_document(entry, buffered_at), self._fsync)
         return target
 
@@ -87,12 +95,12 @@ class BufferDirectory:
             return []
         return sorted(name for name in names if name.endswith(_SUFFIX) and not name.startswith("."))
 
-    def holds_entries(self) -> bool:
-        """Whether any file waits for delivery; stops at the first one, so it costs the same
-        for a buffer of one file as for one of a million."""
+    def holds_runs(self) -> bool:
+        """Whether any create or update waits for delivery; stops at the first one, so it
+        costs the same for a buffer of one file as for one of a million."""
         try:
             with os.scandir(self.path) as entries:
-                return any(entry.name.endswith(_SUFFIX) and not entry.name.startswith(".") for entry in entries)
+                return any(_is_run_entry(entry.name) for entry in entries)
         except FileNotFoundError:
             return False
 
@@ -126,7 +134,7 @@ class BufferDirectory:
         run_ids = set()
         for name in self.pending_names():
             path = f"{self.path}/{name}"
-            if path in skip:
+            if path in skip or name.endswith(_COMMIT_SUFFIX):
                 continue
             try:
                 entry = self.read_wire(path)

@@ -30,12 +30,13 @@ class DaemonPool:
         self._threads: list[threading.Thread] = []
 
     def submit(self, function: Callable[..., T], *args: Any) -> Future[T]:
-        future: Future[T] = Future()
-        self._calls.put((future, function, args))
         if len(self._threads) < self._workers:
+            # Started before the call is queued: a thread refused leaves nothing behind.
             thread = threading.Thread(target=self._serve, name=f"{self._name}_{len(self._threads)}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        future: Future[T] = Future()
+        self._calls.put((future, function, args))
         return future
 
     def shutdown(self) -> None:

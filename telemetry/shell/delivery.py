@@ -14,7 +14,7 @@ reason, when the service refuses it or neither the service nor the buffer knows 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, assert_never
 
 from telemetry.effects.vocabulary import AppendBuffer, FindRunAndPostCommit, PatchRun, PostCommit, PostRun
 from telemetry.shell.buffer import BufferDirectory
@@ -143,8 +143,8 @@ class SyncDelivery:
         it when that cannot be done now (see the module's docstring)."""
         if not self._link.admit():
             return self._buffer_commit(effect, "breaker_open")
-        holds_entries = self._sink.directory.holds_entries
-        outcome = associate_by_run_id(self._link.api, effect.run_id, effect.commit, lambda _run_id: holds_entries())
+        holds_runs = self._sink.directory.holds_runs
+        outcome = associate_by_run_id(self._link.api, effect.run_id, effect.commit, lambda _run_id: holds_runs())
         self._link.settle(outcome)
         match outcome:
             case Delivered():
@@ -161,6 +161,8 @@ class SyncDelivery:
                 return False, f"Commit association failed for run {effect.run_id}: {reason}"
             case NotFound() | Unavailable():
                 return self._buffer_commit(effect, "unavailable")
+            case _:
+                assert_never(outcome)
 
     def _buffer_commit(self, effect: FindRunAndPostCommit, why: str) -> tuple[bool, str]:
         if not self._sink.fallback(effect.fallback, why):

@@ -9,10 +9,10 @@ Rules:
 - Not on the service, but its run may still be in the buffer: the commit waits
   (`RunBuffered`) in the buffer until its run has arrived. Sync knows (it reads the run ids
   of the pending entries once per pass); the client only asks whether the buffer holds any
-  entry, since reading them all could stall the agent.
-- Not on the service and not in the buffer: `RunUnknown`; sync moves the entry to
-  `rejected/`. The service is asked once more after the buffer was looked at, so a create
-  another worker delivered (and removed) meanwhile is seen, and no commit is rejected early."""
+  create or update, since reading them all could stall the agent.
+- Not on the service and not in the buffer: `RunUnknown`. Sync asks the service once more
+  after it looked at the buffer, so a create another worker delivered (and removed)
+  meanwhile is seen and no commit is rejected early, then moves the entry to `rejected/`."""
 
 from __future__ import annotations
 
@@ -49,11 +49,9 @@ def associate_by_run_id(
 ) -> CommitOutcome:
     """Associate `commit` with the newest stored run with this run id (see the rules above)."""
     outcome = _find_and_associate(api, run_id, commit)
-    if not isinstance(outcome, RunUnknown):
-        return outcome
-    if may_be_buffered(run_id):
+    if isinstance(outcome, RunUnknown) and may_be_buffered(run_id):
         return RunBuffered(run_id)
-    return _find_and_associate(api, run_id, commit)
+    return outcome
 
 
 def _find_and_associate(api: ServiceApi, run_id: str, commit: CommitDetails) -> Outcome | RunUnknown:
@@ -78,6 +76,8 @@ def deliver_commits(api: ServiceApi, run: SyncPass) -> bool:
         if run.stop.is_set():
             return False
         outcome = associate_by_run_id(api, entry.run_id, entry.commit, may_be_buffered)
+        if isinstance(outcome, RunUnknown):  # its create may have arrived since the first ask
+            outcome = _find_and_associate(api, entry.run_id, entry.commit)
         if isinstance(outcome, RunBuffered):
             run.tally["commits_waiting"] += 1  # left for a later pass, once its run has arrived
         elif isinstance(outcome, RunUnknown):

@@ -126,6 +126,18 @@ def test_a_commit_for_a_run_whose_create_is_still_buffered_waits_in_the_buffer(
     assert pending_entries(buffer_dir) == []
 
 
+def test_a_buffered_commit_alone_does_not_make_an_unknown_run_look_buffered(
+    shared_service: ServiceProcess, make_client: ClientFactory, tmp_path: Path
+) -> None:
+    """Only a buffered create or update can be the unknown run's: with nothing but a commit
+    in the buffer, a commit for a run nobody knows gets the spec's "Run ID not found"."""
+    offline = make_client(closed_port_url())
+    _assert_buffered(offline.associate_commit("ghost", *COMMIT), "ghost")
+    online = make_client(shared_service.url)
+    assert online.associate_commit("never-started", *COMMIT) == (False, "Run ID not found: never-started")
+    assert len(pending_entries(tmp_path / "base" / "buffer")) == 1
+
+
 def test_with_the_service_down_and_the_buffer_unwritable_the_spec_error_is_returned(
     make_client: ClientFactory, tmp_path: Path
 ) -> None:
