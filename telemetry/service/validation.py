@@ -190,9 +190,12 @@ def _count(value: Any) -> int:
 
 
 def _event_id(value: Any) -> str:
-    if type(value) is str and value and _EVENT_ID_REFUSED.search(value) is None and value not in _DOT_SEGMENTS:
-        return value
-    raise _Unsure
+    if type(value) is not str or not value:
+        raise _Unsure
+    try:
+        return event_id_text(value)
+    except ValueError:
+        raise _Unsure from None
 
 
 def _any(value: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, get_args
 import attrs
 
 from telemetry.shell.buffer import FsyncPolicy
-from telemetry.shell.edge import safe_repr
+from telemetry.shell.edge import safe_repr, seconds
 
 DEFAULT_API_URL = "http://localhost:8765"
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -115,11 +115,10 @@ def _is_http_url(value: object) -> bool:
 
 
 def _seconds(value: object) -> float | None:
-    """`value` if it is a number of seconds a wait can take (a real number, not a bool,
-    not NaN, within what a lock can wait), else None."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and -TIMEOUT_MAX <= value <= TIMEOUT_MAX:
-        return value
-    return None
+    """`value` if it is a number of seconds a wait can take (see `edge.seconds`, and within
+    what a lock can wait), else None."""
+    number = seconds(value)
+    return number if number is not None and -TIMEOUT_MAX <= number <= TIMEOUT_MAX else None
 
 
 def _is_seconds(value: object) -> bool:

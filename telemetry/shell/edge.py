@@ -5,6 +5,8 @@ so nothing the agent passes (or mutates later) can break a delivery or a file wr
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -56,6 +58,17 @@ def text(value: object) -> str:
 
 def optional_text(value: object) -> str | None:
     return None if value is None else text(value)
+
+
+def seconds(value: object) -> float | None:
+    """`value` as a number of seconds: a real number, not a bool, not NaN; else None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        number = float(value)
+    except (OverflowError, ValueError, TypeError):
+        return None
+    return None if math.isnan(number) else number
 
 
 def json_safe(value: Any) -> Any:

@@ -10,8 +10,6 @@ client adds each one to its `Lifecycle` in one line."""
 from __future__ import annotations
 
 import atexit
-import math
-import numbers
 import os
 import threading
 import time
@@ -19,6 +17,7 @@ import weakref
 from collections.abc import Callable
 from typing import Protocol
 
+from telemetry.shell.edge import seconds
 from telemetry.shell.self_metrics import SelfMetrics
 
 EXIT_TEARDOWN_RESERVE_S = 0.25
@@ -145,15 +144,8 @@ class Lifecycle:
 def _wait_seconds(value: object) -> float | None:
     """`value` as a number of seconds one can wait for, or None if it is not a number >= 0
     (NaN, a string, a bool...); an endless wait is capped at what a lock can wait."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None
-    try:
-        seconds = float(value)
-    except (OverflowError, ValueError, TypeError):
-        return None
-    if math.isnan(seconds) or seconds < 0:
-        return None
-    return min(seconds, threading.TIMEOUT_MAX)
+    number = seconds(value)
+    return None if number is None or number < 0 else min(number, threading.TIMEOUT_MAX)
 
 
 def weak_callback(method: Callable[[], None]) -> Callable[[], None]:
