@@ -9,10 +9,12 @@ import json
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.shell.helpers import buffer_entries, ndjson_lines, python_process, run_python
 from tests.support.receiver import HANG, HungPort, Receiver, Reply, closed_port_url
+from tests.support.waiting import wait_for
 
 PRELUDE = """
 import json, os, sys, threading, time
@@ -58,11 +60,13 @@ print(json.dumps([after_event, after_start]))
 EXIT_MARGIN_S = 2.0
 
 
-def _exit_seconds(code: str) -> tuple[float, subprocess.CompletedProcess[str]]:
-    """Run `code`, which prints `last-call <time.monotonic()>` after its last call; the
-    seconds from then until the process had ended, and what it printed."""
-    process = python_process(code)
-    stdout, stderr = process.communicate(timeout=60)
+def _exit_seconds(code: str, ready: Callable[[], object] = lambda: None) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Run `code`, which prints `last-call <time.monotonic()>` after its last call (and may
+    first wait for a line on stdin, sent once `ready()` returns); the seconds from then
+    until the process had ended, and what it printed."""
+    process = python_process(code, stdin=subprocess.PIPE)
+    ready()
+    stdout, stderr = process.communicate(input="go\n", timeout=60)
     ended = time.monotonic()
     last_call = float(next(line.split()[1] for line in stdout.splitlines() if line.startswith("last-call")))
     return ended - last_call, subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
@@ -110,14 +114,12 @@ for number in range(5):
 earlier.close()
 client = make(base, url, sync_interval_s=0.05, read_timeout_s=60.0, exit_budget_s=1.0)
 client.start_run("agent", "job")
-time.sleep(1.0)  # the sync's first pass sends its batch meanwhile
+sys.stdin.readline()  # until the service holds the sync's batch
 print("last-call", time.monotonic())
 """,
             base=str(tmp_path), refused=closed_port_url(), url=service.url,
-        ))  # fmt: skip
-        batches = [request for request in service.requests if request.path.endswith("/batch")]
+        ), ready=lambda: wait_for(lambda: any(r.path.endswith("/batch") for r in service.requests), "the sync's batch", timeout=30.0))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert batches, "the sync sent no batch before the exit"
     assert seconds <= 1.0 + EXIT_MARGIN_S
     assert len(buffer_entries(tmp_path / "buffer")) == 10
 
