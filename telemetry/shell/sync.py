@@ -234,7 +234,7 @@ class SyncWorker:
 
 
 # How long the client's close or exit waits for its sync thread to finish a request.
-STOP_WAIT_S = 0.1
+_STOP_WAIT_S = 0.1
 
 
 class BackgroundSync:
@@ -273,7 +273,7 @@ class BackgroundSync:
         on a delivery that a later pass makes anyway."""
         self._off = True
         if self._worker is not None and self._pid == os.getpid():
-            self._worker.stop(min(STOP_WAIT_S, max(0.0, deadline - time.monotonic())))
+            self._worker.stop(min(_STOP_WAIT_S, max(0.0, deadline - time.monotonic())))
 
     def after_fork(self) -> None:
         self._worker = None
