@@ -161,6 +161,19 @@ async def _found(request: Request, event_id: str) -> Row:
     return row
 
 
+# Declared before the `/{event_id}/...` routes, so a run_id named `commit-url` or
+# `repo-url` still reaches this one.
+@router.get("/by-run-id/{run_id}", response_model=dict[str, Any], responses={404: {"description": "No run has this run_id"}})
+async def get_run_by_run_id(run_id: str, request: Request) -> Response:
+    """The run with this run_id (the id the client returns and users know). A run_id is
+    unique per client, not per service: if several runs share it, the newest start_time is
+    returned (`GET /api/v1/runs?run_id=` lists them all)."""
+    rows = await store_of(request).list_runs(RunQuery(run_id=run_id, limit=1))
+    if not rows:
+        raise HTTPException(404, f"no run with run_id {run_id!r}")
+    return json_response(rows[0])
+
+
 @router.get("/{event_id}", response_model=dict[str, Any], responses=_NOT_FOUND)
 async def get_run(event_id: str, request: Request) -> Response:
     return json_response(await _found(request, event_id))
