@@ -96,7 +96,7 @@ function renderCharts(timeline, start, end) {
   telemetryCharts.lineChart($("chart-success"), series((b) => (b.ended ? (100 * b.successes) / b.ended : null)),
     {yMax: 100, format: (v) => `${Math.round(v)}%`, start, end});
   telemetryCharts.lineChart($("chart-duration"), series((b) => (typeof b.mean_duration_ms === "number" ? b.mean_duration_ms : null)),
-    {format: duration, start, end});
+    {format: duration, tick: telemetryCharts.tickDuration, niceMax: telemetryCharts.niceDurationMax, start, end});
   $("legend").replaceChildren(...names.map((name) => {
     const item = el("span", "legend-item");
     const swatch = el("span", "swatch");
@@ -241,9 +241,15 @@ async function openRun(eventId) {
 function closeRun() { $("detail").hidden = true; $("scrim").hidden = true; state.selected = null; }
 
 // --- screens --------------------------------------------------------------------------------
-function showApp() { $("login").hidden = true; $("app").hidden = false; $("signout").hidden = !sessionStorage.getItem(TOKEN_KEY); }
+function showApp() {
+  $("login").hidden = true;
+  $("app").hidden = false;
+  $("live-controls").hidden = false;
+  $("signout").hidden = !sessionStorage.getItem(TOKEN_KEY);
+}
 function showLogin(message) {
   $("app").hidden = true;
+  $("live-controls").hidden = true;
   closeRun();
   // Nothing read with a token may stay on screen once the token is refused.
   for (const id of ["tiles", "legend", "chart-success", "chart-duration"]) $(id).replaceChildren();

@@ -17,7 +17,20 @@ function niceMax(value) {
   return 10 * power;
 }
 
-// series: [{name, color, points: [{t: Date, y: number}]}]; options: {yMax, format, start, end}
+// Durations (ms) that split into 4 round ticks: 1 s .. 4 s, 10 s .. 40 s, 1 min .. 4 min, ...
+const NICE_DURATIONS = [1, 2, 4, 10, 20, 40, 60, 120, 240, 600, 1200, 2400, 3600, 7200, 14400, 43200, 86400].map((s) => s * 1000);
+function niceDurationMax(value) {
+  return NICE_DURATIONS.find((candidate) => candidate >= value) || niceMax(value);
+}
+function tickDuration(ms) {
+  if (ms === 0) return "0";
+  if (ms % 3600e3 === 0) return `${ms / 3600e3} h`;
+  if (ms % 60e3 === 0) return `${ms / 60e3} min`;
+  return ms >= 1000 ? `${+(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+
+// series: [{name, color, points: [{t: Date, y: number}]}];
+// options: {yMax or niceMax, format (tooltips), tick (axis labels, default format), start, end}
 function lineChart(container, series, options) {
   container.replaceChildren();
   const width = 560, height = 220, left = 52, right = 12, top = 12, bottom = 28;
@@ -31,14 +44,14 @@ function lineChart(container, series, options) {
     return;
   }
   const start = options.start.getTime(), end = Math.max(options.end.getTime(), start + 1);
-  const yMax = options.yMax || niceMax(Math.max(...points.map((p) => p.y)));
+  const yMax = options.yMax || (options.niceMax || niceMax)(Math.max(...points.map((p) => p.y)));
   const x = (t) => left + ((t.getTime() - start) / (end - start)) * (width - left - right);
   const y = (v) => top + (1 - v / yMax) * (height - top - bottom);
   for (let i = 0; i <= 4; i++) {
     const value = (yMax * i) / 4;
     svg.append(svgEl("line", {x1: left, x2: width - right, y1: y(value), y2: y(value), class: "gridline"}));
     const label = svgEl("text", {x: left - 8, y: y(value) + 4, class: "axis-label", "text-anchor": "end"});
-    label.textContent = options.format(value);
+    label.textContent = (options.tick || options.format)(value);
     svg.append(label);
   }
   for (let i = 0; i <= 3; i++) {
@@ -67,4 +80,4 @@ function lineChart(container, series, options) {
   container.append(svg);
 }
 
-window.telemetryCharts = {lineChart, PALETTE};
+window.telemetryCharts = {lineChart, PALETTE, niceDurationMax, tickDuration};
