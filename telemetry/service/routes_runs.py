@@ -114,7 +114,8 @@ def _stored_filter_status(status: str | None) -> str | None:
     return stored
 
 
-def _filter_time(name: str, value: str | None) -> str | None:
+def query_time(name: str, value: str | None) -> str | None:
+    """A time filter of the query string in stored (UTC) form; 422 naming it if it has no zone."""
     try:
         return None if value is None else utc_timestamp(value)
     except ValueError as error:
@@ -139,8 +140,8 @@ async def list_runs(
         status=_stored_filter_status(status),
         job_type=job_type,
         run_id=run_id,
-        start_time_from=_filter_time("start_time_from", start_time_from),
-        start_time_to=_filter_time("start_time_to", start_time_to),
+        start_time_from=query_time("start_time_from", start_time_from),
+        start_time_to=query_time("start_time_to", start_time_to),
         limit=limit,
         offset=offset,
     )

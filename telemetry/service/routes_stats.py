@@ -9,23 +9,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from telemetry.service.http import invalid, json_response
-from telemetry.service.routes_runs import store_of
+from telemetry.service.http import json_response
+from telemetry.service.routes_runs import query_time, store_of
 from telemetry.service.store import MAX_AGENTS, AgentStatsQuery, Bucket
-from telemetry.service.validation import now_timestamp, utc_timestamp
+from telemetry.service.validation import now_timestamp
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 _ISO = "ISO 8601 with zone, inclusive"
 # Without `since`, the timeline covers the last week: a chart of all time would be a chart
 # of the table's size, not of recent health.
 DEFAULT_TIMELINE = timedelta(days=7)
-
-
-def _since(value: str | None) -> str | None:
-    try:
-        return None if value is None else utc_timestamp(value)
-    except ValueError as error:
-        raise invalid(("query", "since"), str(error)) from None
 
 
 @router.get("/agents", response_model=list[dict[str, Any]])
@@ -37,7 +30,7 @@ async def agent_stats(
     """Per agent: runs, successes, failures, running, runs_24h, last_start_time, p50_ms and
     p95_ms (nearest rank), success_rate (successes over ended runs); most runs first."""
     now = datetime.now(timezone.utc)
-    query = AgentStatsQuery(day_ago=now_timestamp(now - timedelta(hours=24)), since=_since(since), limit=limit)
+    query = AgentStatsQuery(day_ago=now_timestamp(now - timedelta(hours=24)), since=query_time("since", since), limit=limit)
     return json_response(await store_of(request).agent_stats(query))
 
 
@@ -48,5 +41,5 @@ async def timeline(
     bucket: Bucket = "hour",
 ) -> Response:
     """Per agent and hour (or day) of start_time: runs, successes, ended, mean_duration_ms."""
-    start = _since(since) or now_timestamp(datetime.now(timezone.utc) - DEFAULT_TIMELINE)
+    start = query_time("since", since) or now_timestamp(datetime.now(timezone.utc) - DEFAULT_TIMELINE)
     return json_response(await store_of(request).timeline(start, bucket))

@@ -59,11 +59,12 @@ function sinceStamp() {
 }
 
 // --- views ----------------------------------------------------------------------------------
-function renderTiles(metrics, agents) {
+function renderTiles(metrics, agents, range) {
+  const runs = agents.reduce((n, a) => n + a.runs, 0);
   const ended = agents.reduce((n, a) => n + a.successes + a.failures, 0);
   const ok = agents.reduce((n, a) => n + a.successes, 0);
   const running = agents.reduce((n, a) => n + a.running, 0);
-  const tiles = [["Runs", metrics.total_runs], ["Last 24 h", metrics.recent_24h],
+  const tiles = [[`Runs, ${range}`, runs], ["Started in the last 24 h", metrics.recent_24h],
     ["Success rate", ended ? percent(ok / ended) : "–"], ["Running", running], ["Agents", agents.length]];
   $("tiles").replaceChildren(...tiles.map(([label, value]) => {
     const tile = el("div", "tile");
@@ -161,10 +162,11 @@ async function refresh() {
     showApp();
     fillOptions($("f-agent"), agentNames.values.map(String));
     fillOptions($("f-job"), jobTypes.values.map(String));
-    renderTiles(metrics, agents);
+    const range = $("f-since").selectedOptions[0].textContent.toLowerCase();
+    renderTiles(metrics, agents, range);
     renderAgents(agents);
     renderCharts(timeline, chartStart, chartEnd);
-    $("chart-range").textContent = `per ${bucket}, ${$("f-since").selectedOptions[0].textContent.toLowerCase()}`;
+    $("chart-range").textContent = `per ${bucket}, ${range}`;
     renderRuns(runs);
     $("updated").textContent = "Updated " + new Date().toLocaleTimeString();
     $("banner").hidden = true;
