@@ -32,7 +32,7 @@ class NotFound(click.ClickException):
 def service_options(command: F) -> F:
     """`--api-url` and `--token`, read by `ServiceApi.from_options`."""
     command = click.option(
-        "--token", envvar=None, help="Bearer token [env TELEMETRY_API_TOKEN]; prefer the variable (flags show in ps)."
+        "--token", help="Bearer token [env TELEMETRY_API_TOKEN]; prefer the variable (flags show in ps)."
     )(command)
     return click.option("--api-url", help="The service [env TELEMETRY_API_URL, default http://localhost:8765].")(command)
 

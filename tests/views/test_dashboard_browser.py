@@ -99,6 +99,7 @@ def test_filters_narrow_the_runs(seeded: tuple[ServiceProcess, dict[str, Any]], 
     assert len(_runs_rows(browser)) == 7  # i % 3 == 0 for i in 0..19
     _select(browser, "f-since", "24h")
     wait_for(browser, lambda d: len(_runs_rows(d)) == 4)  # started 0, 6.9, 13.8, 20.7 hours ago
+    browser.execute_script("document.getElementById('runs').closest('.card').scrollIntoView()")
     screenshot("dashboard-filtered")
 
 
