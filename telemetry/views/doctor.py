@@ -56,7 +56,12 @@ def check_service(api: ServiceApi) -> tuple[Check, httpx.Response | None, float]
     if response.status_code != 200:
         detail = f"{api.url}/health answered HTTP {response.status_code}: {response.text[:200]}"
         return Check("service", "fail", detail, "read the service's log; its store cannot serve"), response, middle
-    return Check("service", "ok", f"{api.url} is up ({response.json().get('store', '?')} store)"), response, middle
+    try:
+        store = response.json()["store"]
+    except (ValueError, KeyError, TypeError):
+        detail = f"{api.url}/health answered, but not as a telemetry service does"
+        return Check("service", "fail", detail, "point TELEMETRY_API_URL / --api-url at the telemetry service"), None, middle
+    return Check("service", "ok", f"{api.url} is up ({store} store)"), response, middle
 
 
 def check_auth(api: ServiceApi) -> Check:
@@ -76,7 +81,10 @@ def check_clock(response: httpx.Response, local_time: float) -> Check:
     date = response.headers.get("date")
     if not date:
         return Check("clock", "warn", "the service sent no Date header; cannot compare clocks")
-    skew = local_time - parsedate_to_datetime(date).timestamp()
+    try:
+        skew = local_time - parsedate_to_datetime(date).timestamp()
+    except (ValueError, TypeError):
+        return Check("clock", "warn", f"the service's Date header is unreadable: {date[:60]!r}")
     if abs(skew) <= MAX_CLOCK_SKEW_S:
         return Check("clock", "ok", f"within {MAX_CLOCK_SKEW_S:.0f} s of the service's")
     side = "ahead of" if skew > 0 else "behind"

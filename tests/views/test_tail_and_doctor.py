@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
+import httpx
 import pytest
 
 from tests.support.service import ServiceFactory, free_port
+from tests.support.waiting import wait_for
 from tests.views.helpers import ended_run, post_runs
 
 
@@ -128,3 +130,28 @@ def test_doctor_says_the_token_is_refused(service_factory: ServiceFactory, tmp_p
     code, out = _doctor(spawn, _env(TELEMETRY_API_URL=service.url, TELEMETRY_API_TOKEN="wrong", TELEMETRY_BASE_DIR=str(tmp_path)))
     assert code == 1
     assert "✗ auth" in out and "refused the token" in out and "set TELEMETRY_API_TOKEN" in out
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_doctor_tells_a_foreign_server_from_the_service(tmp_path: Path, spawn: Spawn) -> None:
+    port = free_port()
+    (tmp_path / "health").write_text("<html>not telemetry</html>")
+    foreign = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _answers(f"{url}/health"), "the foreign server to answer", timeout=20)
+        code, out = _doctor(spawn, _env(TELEMETRY_API_URL=url, TELEMETRY_BASE_DIR=str(tmp_path)))
+        assert code == 1
+        assert "✗ service" in out and "not as a telemetry service does" in out
+    finally:
+        foreign.kill()
+        foreign.wait()
