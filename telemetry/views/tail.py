@@ -20,6 +20,7 @@ from telemetry.views.formatting import STATUS_STYLES, console, duration_text
 from telemetry.views.service_api import ServiceApi, json_option, service_options
 
 NDJSON_GLOB = "events_*.ndjson"  # the backup's daily files; their names sort by day
+PAST_BYTES = 1 << 20  # the past lines shown first come from the file's last MiB at most
 SERVICE_PAGE = 100  # newest runs asked for per poll
 _SEEN_RUNS = 10_000  # status changes are remembered for this many runs
 
@@ -67,15 +68,25 @@ def _newest_file(directory: Path) -> Path | None:
     return files[-1] if files else None
 
 
+def _last_bytes(path: Path) -> tuple[int, bytes]:
+    """Where the end of `path` read starts, and the last `PAST_BYTES` of it (or all)."""
+    with open(path, "rb") as handle:
+        start = max(0, handle.seek(0, 2) - PAST_BYTES)
+        handle.seek(start)
+        return start, handle.read()
+
+
 def follow_backup(directory: Path, lines: int, interval: float) -> Iterator[str]:
     """The last `lines` lines of the newest backup file, then each line appended to it (or
     to the next day's file, once it appears), as they come."""
     current = _newest_file(directory)
     position = 0
     if current is not None:
-        content = current.read_bytes()
-        position = len(content) - len(content.rsplit(b"\n", 1)[-1])  # a torn last line waits
-        yield from (part.decode(errors="replace") for part in content[:position].splitlines()[-lines:] if lines)
+        start, content = _last_bytes(current)
+        whole_lines = len(content) - len(content.rsplit(b"\n", 1)[-1])  # a torn last line waits
+        position = start + whole_lines
+        past = content[:whole_lines].splitlines()[1 if start else 0 :]  # the first may be cut
+        yield from (part.decode(errors="replace") for part in past[-lines:] if lines)
     pending = b""
     while True:
         newest = _newest_file(directory)

@@ -155,3 +155,15 @@ def test_doctor_tells_a_foreign_server_from_the_service(tmp_path: Path, spawn: S
     finally:
         foreign.kill()
         foreign.wait()
+
+
+def test_tail_shows_the_last_lines_of_a_large_file_from_its_end(tmp_path: Path, spawn: Spawn) -> None:
+    ndjson = tmp_path / "ndjson"
+    ndjson.mkdir()
+    lines = [_record_line("run_end", "bulk", f"r-{i:06d}", "success") for i in range(20_000)]  # ~3 MB
+    (ndjson / "events_20261205.ndjson").write_text("".join(lines))
+    process = spawn(["tail", "--ndjson-dir", str(ndjson), "-n", "3", "--interval", "0.1"], _env())
+    shown = _read_lines(process.stdout, 3)
+    assert [line.split()[4] for line in shown] == ["r-019997", "r-019998", "r-019999"]
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=10) == 0
