@@ -12,10 +12,12 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Paths that hold no run data and must answer without a token: liveness probes, the API
-# description (both interactive docs pages fetch /openapi.json without credentials) and
-# the dashboard's page and assets (the page asks the user for the token itself).
+# description (both interactive docs pages fetch /openapi.json and their scripts, served
+# under DOCS_ASSETS, without credentials) and the dashboard's page and assets (the page
+# asks the user for the token itself).
 OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/"})
-OPEN_PREFIXES = ("/dashboard/",)
+DOCS_ASSETS = "/docs-assets"
+OPEN_PREFIXES = (f"{DOCS_ASSETS}/", "/dashboard/")
 _GONE = b"\x00client disconnected"  # compared by identity, never sent anywhere
 
 
