@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
-from importlib.metadata import version as package_version
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
+from telemetry.distribution import version
 from telemetry.service.http import json_response
 from telemetry.service.routes_runs import store_of
 from telemetry.service.store import StoreUnavailable
@@ -55,7 +55,7 @@ async def metrics(request: Request) -> Response:
 
 @router.get("/version", response_model=dict[str, str])
 async def service_version(request: Request) -> Response:
-    return json_response({"version": package_version("telemetry"), "api": API_VERSION, "store": store_of(request).kind})
+    return json_response({"version": version(), "api": API_VERSION, "store": store_of(request).kind})
 
 
 @router.get("/api/v1/metadata/{field}", response_model=MetadataValues)
