@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from telemetry.distribution import DISTRIBUTION, install_hint
+from telemetry.service.sqlite_store import SqliteStore
 from tests.support.receiver import closed_port_url
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +51,25 @@ def test_a_client_run_loads_no_command_line_or_service_module(tmp_path: Path) ->
     # The run went through the whole shell: refused by the closed port, it is in the buffer.
     assert len(list((tmp_path / "data" / "buffer").glob("*.json"))) >= 1
 
+
+
+def test_a_client_without_the_service_extra_reads_stats_from_the_database_file(tmp_path: Path) -> None:
+    """With the service down, `get_stats` queries the SQLite file itself, with the service's
+    query module, which must not need the web stack."""
+    store = SqliteStore(tmp_path / "data" / "telemetry.sqlite")
+    store.open_sync()
+    store.close_sync()
+    code = f"""
+        import sys
+        for name in ("fastapi", "starlette", "pydantic", "uvicorn"):
+            sys.modules[name] = None
+        import telemetry
+        print(telemetry.TelemetryClient().get_stats().get("source"))
+    """
+    env = {"TELEMETRY_API_URL": closed_port_url(), "TELEMETRY_BASE_DIR": str(tmp_path / "data")}
+    result = _python(code, tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "sqlite", result.stderr
 
 def _command(blocked: tuple[str, ...], argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     code = f"""

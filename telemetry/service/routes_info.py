@@ -13,8 +13,7 @@ from pydantic import BaseModel
 from telemetry.distribution import version
 from telemetry.service.http import json_response
 from telemetry.service.routes_runs import store_of
-from telemetry.service.store import StoreUnavailable
-from telemetry.service.validation import METADATA_FIELDS
+from telemetry.service.store import METADATA_FIELDS, StoreUnavailable
 
 router = APIRouter(tags=["service"])
 API_VERSION = "v1"

@@ -28,12 +28,6 @@ SERVER_FIELDS = ("created_at", "updated_at")
 CREATE_FIELDS = tuple(name for name in RECORD_FIELDS if name not in SERVER_FIELDS)
 COMMIT_FIELDS = ("git_commit_hash", "git_commit_source", "git_commit_author", "git_commit_timestamp")
 PATCH_FIELDS = (*END_FIELDS, *UPDATE_FIELDS, *COMMIT_FIELDS, "heartbeat_at")
-# Fields whose distinct values `GET /api/v1/metadata/{field}` lists: the categorical ones.
-METADATA_FIELDS = (
-    "agent_name", "job_type", "status", "trigger_type", "product", "product_family",
-    "platform", "subdomain", "website", "website_section", "environment", "host",
-    "agent_owner", "git_repo", "git_branch",
-)  # fmt: skip
 # The hash rule of `telemetry.core.commits`, as a pattern the OpenAPI schema can carry.
 COMMIT_HASH_PATTERN = r"^[0-9a-fA-F]{7,40}$"
 _STATUS_INPUTS = (*STORED_STATUSES, "failed", "completed", "succeeded")
@@ -55,11 +49,6 @@ def utc_timestamp(value: str) -> str:
         return parsed.astimezone(timezone.utc).isoformat(timespec="microseconds")
     except (ValueError, OverflowError):
         raise ValueError("must be an ISO 8601 timestamp with a time zone, e.g. 2024-05-01T12:00:00+00:00") from None
-
-
-def now_timestamp(now: datetime) -> str:
-    """The stored text of an aware `now`."""
-    return now.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def event_id_text(value: str) -> str:
