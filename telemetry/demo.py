@@ -19,7 +19,6 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from telemetry.distribution import require_extra
 from telemetry.service.config import SERVICE_ENV
 
 
@@ -114,7 +113,6 @@ def _show(console: Console, base_url: str) -> None:
               show_default=True, help="Started afresh: SQLite file, NDJSON backup, buffer.")
 def demo(data_dir: Path) -> None:
     """Run the demo agent against a freshly started service and show the result."""
-    require_extra("service", "telemetry demo")
     # Piped output gets 80 columns by default, too narrow for the table.
     console = Console() if Console().is_terminal else Console(width=140)
     shutil.rmtree(data_dir, ignore_errors=True)

@@ -88,6 +88,8 @@ def _command(blocked: tuple[str, ...], argv: list[str], cwd: Path) -> subprocess
     [
         (("click", "rich"), ["telemetry", "--help"], "cli"),
         (("rich",), ["telemetry", "sync", "--help"], "cli"),
+        # A bare client install lacks click too: serve's line names the extra serve needs.
+        (("click", "rich", "fastapi", "uvicorn", "pydantic"), ["telemetry", "serve"], "service"),
         (("fastapi", "uvicorn", "pydantic"), ["telemetry", "serve", "--port", "0"], "service"),
         (("uvicorn",), ["telemetry", "demo", "--data-dir", "demo-data"], "service"),
         (("pydantic",), ["telemetry", "sweep", "--db", "absent.sqlite"], "service"),

@@ -118,7 +118,6 @@ def serve(
     log_level: str,
 ) -> None:
     """Run the telemetry HTTP service (a 2xx to a write means it is durable)."""
-    require_extra("service", "telemetry serve")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = build_config(
