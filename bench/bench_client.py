@@ -112,7 +112,7 @@ def _kill_once(base: Path, url: str) -> tuple[int, float]:
     with open(marker, "r+b") as handle:
         accepted, accepted_at = struct.unpack_from("<qd", mmap.mmap(handle.fileno(), 16))
     lines = [json.loads(line) for path in base.glob("ndjson/*.ndjson") for line in path.read_bytes().splitlines() if line.endswith(b"}}")]
-    last = max(lines, key=lambda line: line["event"]["payload"]["i"])["event"]["payload"] if lines else {"i": 0, "t": accepted_at}
+    last = max(lines, key=lambda line: line["payload"]["i"])["payload"] if lines else {"i": 0, "t": accepted_at}
     return accepted - last["i"], max(0.0, accepted_at - last["t"])
 
 

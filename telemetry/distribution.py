@@ -18,7 +18,7 @@ DISTRIBUTION = "agent-run-telemetry"
 # What each extra of pyproject.toml brings, by a module it installs that the code imports.
 EXTRA_MODULES = {
     "cli": ("click", "rich"),
-    "service": ("click", "rich", "fastapi", "uvicorn", "pydantic"),
+    "service": ("click", "rich", "fastapi", "fastapi_offline", "uvicorn", "pydantic"),
     "postgres": ("psycopg", "psycopg_pool"),
 }
 

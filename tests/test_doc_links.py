@@ -1,6 +1,7 @@
 """README.md and docs/*.md point only at files of this repository that exist: every relative
 markdown link, and every path in backticks that names one of the repository's folders or a
-markdown page (a design or spec page kept outside the repository is named in words)."""
+markdown page (a page kept outside the repository, or a path in another repository, is
+named in plain words, not as a link or a code span)."""
 
 from __future__ import annotations
 

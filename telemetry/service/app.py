@@ -1,6 +1,6 @@
 """The ASGI application: the request guard (auth and size limit), then the fast lane for the
-hot write paths, then FastAPI with the run and info routes; the store is opened and closed
-with the application's lifespan."""
+hot write paths, then FastAPI with the run and info routes and the API docs pages (their
+assets served locally); the store is opened and closed with the application's lifespan."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
 from fastapi import FastAPI, Request, Response
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp
 
 from telemetry.distribution import version
 from telemetry.service import routes_info, routes_runs
 from telemetry.service.config import ConfigError, ServiceConfig
 from telemetry.service.fast_lane import FastLane
-from telemetry.service.guard import RequestGuard
+from telemetry.service.guard import DOCS_ASSETS, RequestGuard
 from telemetry.service.http import COMMON_REPLIES, RETRY_AFTER_SECONDS, json_response, unavailable_detail
 from telemetry.service.sqlite_store import SqliteStore
 from telemetry.service.store import Store, StoreUnavailable
@@ -71,7 +72,10 @@ def create_api(config: ServiceConfig, store: Store) -> FastAPI:
                 sweeper.cancel()
             await store.close()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the service itself (the package ships
+    # them), not from a CDN: the pages work on a machine without internet.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="telemetry",
         version=version(),
         description="Run telemetry for autonomous agents. A 2xx to a write means the write is durable.",

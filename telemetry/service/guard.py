@@ -12,8 +12,11 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Paths that hold no run data and must answer without a token: liveness probes and the
-# API description (both interactive docs pages fetch /openapi.json without credentials).
+# API description (both interactive docs pages fetch /openapi.json and their scripts,
+# served under DOCS_ASSETS, without credentials).
 OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+DOCS_ASSETS = "/docs-assets"
+OPEN_PREFIXES = (f"{DOCS_ASSETS}/",)
 _GONE = b"\x00client disconnected"  # compared by identity, never sent anywhere
 
 
@@ -27,6 +30,10 @@ async def _reply(send: Send, status: int, detail: str, headers: tuple[tuple[byte
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def _is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -48,7 +55,7 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self._expected is not None and scope["path"] not in OPEN_PATHS and not self._authorized(scope):
+        if self._expected is not None and not _is_open(scope["path"]) and not self._authorized(scope):
             await _reply(send, 401, "missing or invalid bearer token", ((b"www-authenticate", b'Bearer realm="telemetry"'),))
             return
         declared = _header(scope, b"content-length")

@@ -45,6 +45,11 @@ def unavailable_detail(error: Exception) -> dict[str, Any]:
     return {"detail": f"store unavailable: {error}"}
 
 
+def not_found_detail(event_id: str) -> str:
+    """The `detail` of a 404 for an unknown run; says "not found", as LT clients look for."""
+    return f"run not found: no run with event_id {event_id!r}"
+
+
 def invalid_detail(error: RequestValidationError) -> dict[str, Any]:
     """The body of a 422, as FastAPI's own handler writes it."""
     return {"detail": list(error.errors())}

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from telemetry.service.http import invalid, parse_json, validated
+from telemetry.service.http import invalid, not_found_detail, parse_json, validated
 from telemetry.service.store import Row, Store
 from telemetry.service.validation import error_reason, validated_create, validated_patch
 
@@ -61,5 +61,5 @@ async def update_one(store: Store, event_id: str, body: bytes) -> Reply:
     changes = validated(validated_patch, parse_json(body))
     updated = await store.update(event_id, changes, datetime.now(timezone.utc))
     if updated is None:
-        return 404, {"detail": f"no run with event_id {event_id!r}"}
+        return 404, {"detail": not_found_detail(event_id)}
     return 200, {"status": "updated", "event_id": event_id, "updated_fields": updated}

@@ -17,6 +17,7 @@ from telemetry.service.store import METADATA_FIELDS, StoreUnavailable
 
 router = APIRouter(tags=["service"])
 API_VERSION = "v1"
+SERVICE_VERSION = version()
 # An enum path parameter: FastAPI answers 422 naming `field` for anything else, and the
 # OpenAPI schema lists the allowed fields.
 MetadataField = Enum("MetadataField", {name: name for name in METADATA_FIELDS}, type=str)  # type: ignore[misc]
@@ -24,6 +25,7 @@ MetadataField = Enum("MetadataField", {name: name for name in METADATA_FIELDS}, 
 
 class Health(BaseModel):
     status: str
+    version: str
     store: str
     journal_mode: str | None = None
     synchronous: str | None = None
@@ -36,11 +38,12 @@ class MetadataValues(BaseModel):
 
 @router.get("/health", response_model=Health, responses={503: {"description": "The store cannot serve requests"}})
 async def health(request: Request) -> Response:
-    """`ok` when the store can read and write, with the journal mode and synchronous level
-    its writer connection runs with (SQLite); 503 otherwise. Needs no token."""
+    """`ok` when the store can read and write, with the service's version and the journal
+    mode and synchronous level its writer connection runs with (SQLite); 503 otherwise.
+    Needs no token."""
     store = store_of(request)
     try:
-        return json_response({"status": "ok", **await store.health()})
+        return json_response({"status": "ok", "version": SERVICE_VERSION, **await store.health()})
     except StoreUnavailable as error:
         return json_response({"status": "unavailable", "store": store.kind, "reason": str(error)}, 503)
 
@@ -54,7 +57,7 @@ async def metrics(request: Request) -> Response:
 
 @router.get("/version", response_model=dict[str, str])
 async def service_version(request: Request) -> Response:
-    return json_response({"version": version(), "api": API_VERSION, "store": store_of(request).kind})
+    return json_response({"version": SERVICE_VERSION, "api": API_VERSION, "store": store_of(request).kind})
 
 
 @router.get("/api/v1/metadata/{field}", response_model=MetadataValues)

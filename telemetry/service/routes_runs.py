@@ -12,7 +12,16 @@ from pydantic import BaseModel
 
 from telemetry.core.status import stored_status
 from telemetry.service import ingest
-from telemetry.service.http import INVALID_BODY, Replies, body_schema, invalid, json_response, read_json, validated
+from telemetry.service.http import (
+    INVALID_BODY,
+    Replies,
+    body_schema,
+    invalid,
+    json_response,
+    not_found_detail,
+    read_json,
+    validated,
+)
 from telemetry.service.store import MAX_LEASE_SECONDS, Row, RunQuery, Store
 from telemetry.service.urls import commit_url, repo_url
 from telemetry.service.validation import (
@@ -157,7 +166,7 @@ async def sweep_runs(request: Request, lease_seconds: Annotated[int, Query(ge=1,
 async def _found(request: Request, event_id: str) -> Row:
     row = await store_of(request).get(event_id)
     if row is None:
-        raise HTTPException(404, f"no run with event_id {event_id!r}")
+        raise HTTPException(404, not_found_detail(event_id))
     return row
 
 
@@ -177,7 +186,7 @@ async def associate_commit(event_id: str, request: Request) -> Response:
     commit = validated(validated_commit, await read_json(request))
     association = await store_of(request).associate_commit(event_id, commit.model_dump(), _now())
     if association is None:
-        raise HTTPException(404, f"no run with event_id {event_id!r}")
+        raise HTTPException(404, not_found_detail(event_id))
     reply = {"status": "success", "event_id": event_id, "run_id": association.run_id, "commit_hash": association.commit_hash}
     return json_response(reply)
 

@@ -4,6 +4,8 @@ associate-commit bodies, timestamps, statuses, counts, commit fields and query f
 - Field names come from `telemetry.effects.records` and `telemetry.core.fields`.
 - Timestamps must be ISO 8601 with a zone; they are stored in UTC as
   `YYYY-MM-DDTHH:MM:SS.ffffff+00:00` (the client's own format), so text order is time order.
+  A commit's timestamp is git's, not ours: checked the same way but kept as sent, as LT does.
+- The bookkeeping fields of LT clients (`IGNORED_FIELDS`) are accepted and dropped.
 - Statuses accept the aliases of `telemetry.core.status.stored_status`, in any case.
 - Counts and `duration_ms` are integers from 0 to 2**63-1 (SQLite's INTEGER).
 - An `event_id` holds no `/` and no control character and is not `.` or `..`: it is a path
@@ -25,6 +27,10 @@ from telemetry.effects.records import COMMIT_SOURCES, COUNT_FIELDS, RECORD_FIELD
 
 MAX_INTEGER = 2**63 - 1
 SERVER_FIELDS = ("created_at", "updated_at")
+# Accepted in create and PATCH bodies, never stored: the server's own timestamps, and what
+# LT's client adds about its own delivery (docs/compat.md), so an LT client works unchanged.
+LT_BOOKKEEPING_FIELDS = ("schema_version", "api_posted", "api_posted_at", "api_retry_count", "record_type")
+IGNORED_FIELDS = frozenset((*SERVER_FIELDS, *LT_BOOKKEEPING_FIELDS))
 CREATE_FIELDS = tuple(name for name in RECORD_FIELDS if name not in SERVER_FIELDS)
 COMMIT_FIELDS = ("git_commit_hash", "git_commit_source", "git_commit_author", "git_commit_timestamp")
 PATCH_FIELDS = (*END_FIELDS, *UPDATE_FIELDS, *COMMIT_FIELDS, "heartbeat_at")
@@ -51,6 +57,13 @@ def utc_timestamp(value: str) -> str:
         raise ValueError("must be an ISO 8601 timestamp with a time zone, e.g. 2024-05-01T12:00:00+00:00") from None
 
 
+def commit_timestamp(value: str) -> str:
+    """`value`, as sent, if `utc_timestamp` accepts it: a commit's time is git's record, read
+    back by LT clients as they wrote it, and no query orders by it."""
+    utc_timestamp(value)
+    return value
+
+
 def event_id_text(value: str) -> str:
     """`value` if it can be a path segment of /api/v1/runs/{event_id}; ValueError otherwise."""
     if _EVENT_ID_REFUSED.search(value) is not None or value in _DOT_SEGMENTS:
@@ -67,7 +80,9 @@ def _status(value: str) -> str:
     return status
 
 
-Timestamp = Annotated[str, AfterValidator(utc_timestamp), WithJsonSchema({"type": "string", "format": "date-time"})]
+_DATE_TIME = WithJsonSchema({"type": "string", "format": "date-time"})
+Timestamp = Annotated[str, AfterValidator(utc_timestamp), _DATE_TIME]
+CommitTimestamp = Annotated[str, AfterValidator(commit_timestamp), _DATE_TIME]
 Status = Annotated[str, AfterValidator(_status), WithJsonSchema({"type": "string", "enum": list(_STATUS_INPUTS)})]
 Count = Annotated[int, Field(ge=0, le=MAX_INTEGER, strict=True)]
 RequiredText = Annotated[str, Field(min_length=1)]
@@ -104,8 +119,10 @@ def _field_type(name: str) -> Any:
         return Status
     if name in COUNT_FIELDS:
         return Count
-    if name in ("end_time", "heartbeat_at", "git_commit_timestamp"):
+    if name in ("end_time", "heartbeat_at"):
         return Timestamp | None
+    if name == "git_commit_timestamp":
+        return CommitTimestamp | None
     if name == "duration_ms":
         return Count | None
     if name == "git_commit_hash":
@@ -148,7 +165,7 @@ class CommitAssociation(BaseModel):
     commit_hash: CommitHash
     commit_source: CommitSource
     commit_author: str | None = None
-    commit_timestamp: Timestamp | None = None
+    commit_timestamp: CommitTimestamp | None = None
 
 
 # The hot path. Pydantic costs ~22 us per 45-field create on the 2-core VM, a quarter of the
@@ -226,7 +243,7 @@ def _quick_check(name: str) -> Callable[[Any], Any]:
     if name in COUNT_FIELDS:
         return _count
     if name in ("end_time", "heartbeat_at", "git_commit_timestamp"):
-        return _or_none(_checked(utc_timestamp))
+        return _or_none(_checked(commit_timestamp if name == "git_commit_timestamp" else utc_timestamp))
     if name in ("duration_ms", "git_commit_hash", "git_commit_source"):
         rule = {"duration_ms": _count, "git_commit_hash": _checked(_commit_hash)}.get(name, _checked(_commit_source))
         return _or_none(rule)
@@ -236,6 +253,7 @@ def _quick_check(name: str) -> Callable[[Any], Any]:
 _COMMIT_HASH = re.compile(COMMIT_HASH_PATTERN.strip("^$"))
 _CREATE_CHECKS = {name: _quick_check(name) for name in CREATE_FIELDS}
 _PATCH_CHECKS = {name: _CREATE_CHECKS[name] for name in PATCH_FIELDS}
+_PATCH_ACCEPTED = _PATCH_CHECKS.keys() | IGNORED_FIELDS
 _CREATE_DEFAULTS = {name: _create_default(name) for name in CREATE_FIELDS}
 _REQUIRED = frozenset(name for name, default in _CREATE_DEFAULTS.items() if default is ...)
 
@@ -248,13 +266,13 @@ def _quick_create(body: Any) -> dict[str, Any]:
         check = _CREATE_CHECKS.get(name)
         if check is not None:
             row[name] = check(value)
-        elif name not in SERVER_FIELDS:
+        elif name not in IGNORED_FIELDS:
             raise _Unsure
     return row
 
 
 def validated_create(body: Any) -> dict[str, Any]:
-    """The row values of a create body (server-owned timestamps ignored); ValidationError."""
+    """The row values of a create body (`IGNORED_FIELDS` dropped); ValidationError."""
     try:
         return _quick_create(body)
     except _Unsure:
@@ -263,14 +281,18 @@ def validated_create(body: Any) -> dict[str, Any]:
 
 def model_create(body: Any) -> dict[str, Any]:
     """`validated_create` by the pydantic model alone (the reference of the quick checks)."""
-    if isinstance(body, dict) and any(name in body for name in SERVER_FIELDS):
-        body = {k: v for k, v in body.items() if k not in SERVER_FIELDS}
-    return dict(RunCreate.model_validate(body).__dict__)
+    return dict(RunCreate.model_validate(_without_ignored(body)).__dict__)
+
+
+def _without_ignored(body: Any) -> Any:
+    if isinstance(body, dict) and not IGNORED_FIELDS.isdisjoint(body):
+        return {name: value for name, value in body.items() if name not in IGNORED_FIELDS}
+    return body
 
 
 def validated_patch(body: Any) -> dict[str, Any]:
-    """The fields a PATCH body sets, by name; ValidationError."""
-    if type(body) is dict and body.keys() <= _PATCH_CHECKS.keys():
+    """The fields a PATCH body sets, by name (`IGNORED_FIELDS` dropped); ValidationError."""
+    if type(body) is dict and body.keys() <= _PATCH_ACCEPTED:
         try:
             # In PATCH_FIELDS order, as the model path gives them (`updated_fields` lists them).
             return {name: check(body[name]) for name, check in _PATCH_CHECKS.items() if name in body}
@@ -281,7 +303,7 @@ def validated_patch(body: Any) -> dict[str, Any]:
 
 def model_patch(body: Any) -> dict[str, Any]:
     """`validated_patch` by the pydantic model alone (the reference of the quick checks)."""
-    model = RunPatch.model_validate(body)
+    model = RunPatch.model_validate(_without_ignored(body))
     return {name: getattr(model, name) for name in PATCH_FIELDS if name in model.model_fields_set}
 
 

@@ -17,11 +17,13 @@ import time
 from collections import deque
 from pathlib import Path
 
+import attrs
+
 from telemetry.effects.records import RunEvent, RunRecord
 from telemetry.effects.vocabulary import NdjsonKind
 from telemetry.shell.edge import safe_repr
 from telemetry.shell.self_metrics import SelfMetrics
-from telemetry.shell.wire import dumps, ndjson_line
+from telemetry.shell.wire import ndjson_line
 from telemetry.shell.workers import LazyThread
 
 Line = tuple[NdjsonKind, RunRecord | RunEvent]
@@ -44,8 +46,7 @@ def encode_line(kind: NdjsonKind, body: RunRecord | RunEvent, metrics: SelfMetri
     except Exception as error:
         metrics.swallowed("ndjson.encode", error)
     if isinstance(body, RunEvent):
-        event = {"run_id": body.run_id, "event_type": body.event_type, "timestamp": body.timestamp.isoformat()}
-        return dumps({"kind": kind, "event": {**event, "payload": safe_repr(body.payload)}}) + b"\n"
+        return ndjson_line(kind, attrs.evolve(body, payload=safe_repr(body.payload)))
     return ndjson_line(kind, body)
 
 

@@ -70,16 +70,18 @@ def dumps(value: Any) -> bytes:
 
 
 def ndjson_line(kind: NdjsonKind, body: RunRecord | RunEvent) -> bytes:
-    """One backup line, newline included: `{"kind": ..., "record" | "event": {...}}`."""
+    """One backup line, newline included: the record's create body or the event's fields
+    at the top level, with `kind` first (`jq 'select(.kind == "event") | .event_type'`)."""
     if isinstance(body, RunEvent):
-        event = {
+        line = {
+            "kind": kind,
             "run_id": body.run_id,
             "event_type": body.event_type,
             "timestamp": body.timestamp.isoformat(),
             "payload": body.payload,
         }
-        return dumps({"kind": kind, "event": event}) + b"\n"
-    return dumps({"kind": kind, "record": record_to_wire(body)}) + b"\n"
+        return dumps(line) + b"\n"
+    return dumps({"kind": kind, **record_to_wire(body)}) + b"\n"
 
 
 def buffer_document(entry: BufferEntry | CommitEntry, buffered_at: str) -> bytes:

@@ -29,7 +29,7 @@ def test_associate_commit_records_it_and_touches_updated_at(api: httpx.Client) -
     assert reply.json() == {"status": "success", "event_id": body["event_id"], "run_id": body["run_id"], "commit_hash": "abcdef12"}
     row = api.get(f"/api/v1/runs/{body['event_id']}").json()
     assert (row["git_commit_hash"], row["git_commit_source"], row["git_commit_author"]) == ("abcdef12", "llm", "A <a@b.c>")
-    assert row["git_commit_timestamp"] == "2025-06-01T12:00:00.000000+00:00"
+    assert row["git_commit_timestamp"] == "2025-06-01T14:00:00+02:00"  # git's time, as sent
     assert row["updated_at"] > before["updated_at"] and row["status"] == "success"
 
 

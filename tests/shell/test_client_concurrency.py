@@ -67,7 +67,7 @@ for number in range(10):
 
     lines = ndjson_lines(tmp_path / "ndjson")  # every line parses: no interleaving
     assert len(lines) == 4 * 10 * (100 + 2)
-    steps = sorted((line["event"]["run_id"], line["event"]["payload"]["step"]) for line in lines if line["kind"] == "event")
+    steps = sorted((line["run_id"], line["payload"]["step"]) for line in lines if line["kind"] == "event")
     assert steps == sorted((f"p{n}-{r}", s) for n in range(4) for r in range(10) for s in range(100))
     entries = buffer_entries(tmp_path / "buffer")
     assert sorted((e.operation, e.record.run_id) for e in entries) == sorted(

@@ -158,7 +158,7 @@ def test_lines_held_while_the_ndjson_dir_is_unwritable_arrive_in_order_once_it_i
     (tmp_path / "blocker").mkdir()
     wait_for(lambda: len(ndjson_lines(ndjson_dir)) == 9, "the held lines written", timeout=10.0)
     client.close()
-    kinds = [(line["kind"], (line.get("record") or line["event"])["run_id"]) for line in ndjson_lines(ndjson_dir)]
+    kinds = [(line["kind"], line["run_id"]) for line in ndjson_lines(ndjson_dir)]
     assert kinds == [(kind, run_id) for run_id in run_ids for kind in ("run_start", "event", "run_end")]
     assert "ndjson.lines_lost" not in client.self_metrics()
 
@@ -181,7 +181,7 @@ def test_a_write_failure_outlasting_the_queue_drops_the_oldest_lines_with_a_coun
     assert caplog.text.count("NDJSON lines lost: writes failed past the queue's 4 lines") == 1
     (tmp_path / "blocker").unlink()
     writer.flush()
-    assert [line["event"]["payload"]["n"] for line in ndjson_lines(directory)] == [6, 7, 8, 9]
+    assert [line["payload"]["n"] for line in ndjson_lines(directory)] == [6, 7, 8, 9]
     writer.drain(time.monotonic() + 5)
     assert metrics.count("ndjson.lines_lost") == 6 and metrics.count("ndjson.lines_written") == 4
 
@@ -221,7 +221,7 @@ def test_unwritable_buffer_dir_with_service_down_keeps_the_ndjson_backup(make_cl
     client = make_client(closed_port_url(), buffer_dir=not_a_directory(tmp_path))
     run_ids = run_three(client)
     lines = ndjson_lines(tmp_path / "base" / "ndjson")
-    assert [line["record"]["run_id"] for line in lines if line["kind"] == "run_end"] == run_ids
+    assert [line["run_id"] for line in lines if line["kind"] == "run_end"] == run_ids
     metrics = client.self_metrics()
     assert metrics["errors.AppendBuffer.NotADirectoryError"] == 6
 
@@ -291,6 +291,6 @@ def test_a_short_write_leaves_one_unreadable_fragment_and_no_glued_lines(
         client.flush()
     monkeypatch.undo()
     raw = next((tmp_path / "base" / "ndjson").glob("*.ndjson")).read_bytes().splitlines()
-    assert [json.loads(line)["event"]["payload"]["n"] for line in raw if parses(line)] == [0, 1, 2, 3, 4]
+    assert [json.loads(line)["payload"]["n"] for line in raw if parses(line)] == [0, 1, 2, 3, 4]
     assert len(raw) == 6  # five whole lines and the fragment of the second, on its own line
     assert calls["n"] == 5 and "ndjson.lines_lost" not in client.self_metrics()

@@ -99,7 +99,7 @@ def test_every_backup_line_written_for_garbage_parses(garbage_client: TelemetryC
     lines = ndjson_lines(directory)
     assert lines and all(isinstance(line, dict) for line in lines)
     assert json.dumps(lines[-1])
-    assert lines[-1]["event"]["run_id"] == "odd-run"
+    assert lines[-1]["run_id"] == "odd-run"
 
 
 @settings(max_examples=20, deadline=None)
@@ -112,7 +112,7 @@ def test_a_garbage_config_or_close_budget_never_raises_and_loses_nothing(config:
         client.close(budget)
         client.log_event("run", "after-close")
         client.close(budget)
-        assert [line["event"]["event_type"] for line in ndjson_lines(Path(base) / "ndjson")] == ["before-close", "after-close"]
+        assert [line["event_type"] for line in ndjson_lines(Path(base) / "ndjson")] == ["before-close", "after-close"]
 
 
 def test_a_config_of_the_wrong_type_is_replaced_by_the_environments_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
@@ -132,7 +132,7 @@ def test_close_with_a_garbage_budget_drains_every_accepted_event(
         client.log_event("run", "step", {"n": number})
     with caplog.at_level(logging.WARNING, logger="telemetry"):
         client.close(budget)
-    assert [line["event"]["payload"]["n"] for line in ndjson_lines(tmp_path / "ndjson")] == list(range(1001))
+    assert [line["payload"]["n"] for line in ndjson_lines(tmp_path / "ndjson")] == list(range(1001))
     assert "is not a number >= 0; the exit budget (1.0 s) is used instead" in caplog.text
 
 

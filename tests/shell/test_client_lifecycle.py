@@ -154,7 +154,7 @@ if crash:
         base = tmp_path / str(crash)
         done = run_python(script(body, base=str(base), url=closed_port_url(), crash=crash))
         assert (done.returncode != 0) == crash and ("agent crashed" in done.stderr) == crash
-        assert [line["event"]["payload"]["n"] for line in ndjson_lines(base / "ndjson")] == list(range(2000))
+        assert [line["payload"]["n"] for line in ndjson_lines(base / "ndjson")] == list(range(2000))
 
 
 def test_kill_9_after_flush_loses_nothing(tmp_path: Path) -> None:
@@ -218,7 +218,7 @@ os.waitpid(pid, 0)
     ))  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = ndjson_lines(tmp_path / "ndjson")
-    events = [line["event"] for line in lines if line["kind"] == "event"]
+    events = [line for line in lines if line["kind"] == "event"]
     assert sorted(e["payload"]["n"] for e in events if e["run_id"] == "child") == list(range(200))
     assert sorted(e["payload"]["n"] for e in events if e["run_id"] == "parent" and e["payload"]) == list(range(200))
     assert sum(e["event_type"] == "before-fork" for e in events) == 1  # not written twice

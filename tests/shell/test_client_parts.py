@@ -102,7 +102,7 @@ def test_a_full_queue_writes_in_the_callers_thread_and_loses_nothing(tmp_path: P
         writer.submit("event", RunEvent("run", "step", {"n": number}, now()))
     assert metrics.count("ndjson.synchronous_writes") >= 1
     writer.drain(time.monotonic() + 10)
-    assert sorted(line["event"]["payload"]["n"] for line in ndjson_lines(tmp_path)) == list(range(10))
+    assert sorted(line["payload"]["n"] for line in ndjson_lines(tmp_path)) == list(range(10))
 
 
 def test_a_performer_that_raises_runs_the_fallback_and_logs_once(

@@ -43,7 +43,7 @@ def test_start_and_end_are_stored_with_their_fields(shared_service: ServiceProce
     assert row["end_time"] is not None and isinstance(row["duration_ms"], int)
     assert buffer_entries(tmp_path / "base" / "buffer") == []
     client.flush()
-    kinds = [(line["kind"], (line.get("record") or line["event"])["run_id"]) for line in ndjson_lines(tmp_path / "base" / "ndjson")]
+    kinds = [(line["kind"], line["run_id"]) for line in ndjson_lines(tmp_path / "base" / "ndjson")]
     assert kinds == [("run_start", run_id), ("event", run_id), ("run_end", run_id)]
 
 
