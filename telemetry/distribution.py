@@ -24,7 +24,8 @@ EXTRA_MODULES = {
 
 
 def version() -> str:
-    """The installed version, or `unknown` when the package runs from a source tree."""
+    """The installed version, or `unknown` when the distribution is not installed (a source
+    tree put on sys.path by hand)."""
     try:
         return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:
