@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import click
 
+from telemetry.distribution import DISTRIBUTION
+
 
 @click.group()
-@click.version_option(package_name="telemetry")
+@click.version_option(package_name=DISTRIBUTION)
 def main() -> None:
     """Run telemetry for autonomous agents."""
 

@@ -9,12 +9,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from importlib.metadata import version as package_version
 
 from fastapi import FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp
 
+from telemetry.distribution import version
 from telemetry.service import routes_info, routes_runs, routes_stats
 from telemetry.service.dashboard import add_dashboard
 from telemetry.service.config import ConfigError, ServiceConfig
@@ -78,7 +78,7 @@ def create_api(config: ServiceConfig, store: Store) -> FastAPI:
     app = FastAPIOffline(
         static_url=DOCS_ASSETS,
         title="telemetry",
-        version=package_version("telemetry"),
+        version=version(),
         description="Run telemetry for autonomous agents. A 2xx to a write means the write is durable.",
         lifespan=lifespan,
         responses=COMMON_REPLIES,

@@ -12,6 +12,7 @@ from typing import Any
 import click
 import httpx
 
+from telemetry.distribution import require_extra
 from telemetry.service.config import (
     DEFAULT_BUSY_TIMEOUT_MS,
     DEFAULT_MAX_BODY_BYTES,
@@ -143,6 +144,7 @@ def _sweep_service(url: str, token: str | None, lease_seconds: int) -> int:
 
 
 def _sweep_file(db_path: Path, lease_seconds: int) -> int:
+    require_extra("service", "telemetry sweep --db")
     from telemetry.service.sqlite_store import SqliteStore
 
     if not db_path.exists():

@@ -5,21 +5,20 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
-from importlib.metadata import version as package_version
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
+from telemetry.distribution import version
 from telemetry.service import prometheus
 from telemetry.service.http import json_response
 from telemetry.service.routes_runs import store_of
-from telemetry.service.store import StoreUnavailable
-from telemetry.service.validation import METADATA_FIELDS
+from telemetry.service.store import METADATA_FIELDS, StoreUnavailable
 
 router = APIRouter(tags=["service"])
 API_VERSION = "v1"
-SERVICE_VERSION = package_version("telemetry")
+SERVICE_VERSION = version()
 # An enum path parameter: FastAPI answers 422 naming `field` for anything else, and the
 # OpenAPI schema lists the allowed fields.
 MetadataField = Enum("MetadataField", {name: name for name in METADATA_FIELDS}, type=str)  # type: ignore[misc]

@@ -8,8 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from telemetry.service.sqlite_schema import COLUMN_LIST, TABLE, decode_row
-from telemetry.service.store import Row, RunQuery
-from telemetry.service.validation import METADATA_FIELDS, now_timestamp
+from telemetry.service.store import METADATA_FIELDS, Row, RunQuery, now_timestamp
 
 MAX_DISTINCT_VALUES = 10_000
 _EQUALITY_FILTERS = ("agent_name", "status", "job_type", "run_id")

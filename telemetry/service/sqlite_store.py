@@ -27,9 +27,9 @@ from telemetry.service.store import (
     RunQuery,
     StoreUnavailable,
     converged_changes,
+    now_timestamp,
     sweep_summary,
 )
-from telemetry.service.validation import now_timestamp
 
 T = TypeVar("T")
 # A larger page cache keeps the random-order index pages (event_id, run_id) in memory.

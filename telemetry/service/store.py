@@ -11,7 +11,7 @@ without touching the routes), plus the rules every store applies the same way:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal, Protocol
 
 import attrs
@@ -22,6 +22,12 @@ InsertStatus = Literal["created", "duplicate"]
 Row = dict[str, Any]
 SWEPT_STATUS = "timeout"
 MAX_LEASE_SECONDS = 10 * 365 * 24 * 3600
+# Fields whose distinct values `GET /api/v1/metadata/{field}` lists: the categorical ones.
+METADATA_FIELDS = (
+    "agent_name", "job_type", "status", "trigger_type", "product", "product_family",
+    "platform", "subdomain", "website", "website_section", "environment", "host",
+    "agent_owner", "git_repo", "git_branch",
+)  # fmt: skip
 
 
 class StoreUnavailable(Exception):
@@ -73,6 +79,11 @@ def converged_changes(current_status: str, changes: Mapping[str, Any]) -> dict[s
     if changes.get("status") == "running" and current_status in TERMINAL_STATUSES:
         return {name: value for name, value in changes.items() if name != "status"}
     return dict(changes)
+
+
+def now_timestamp(now: datetime) -> str:
+    """The stored text of an aware `now`."""
+    return now.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def sweep_summary(lease_seconds: int) -> str:

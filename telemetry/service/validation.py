@@ -34,12 +34,6 @@ IGNORED_FIELDS = frozenset((*SERVER_FIELDS, *LT_BOOKKEEPING_FIELDS))
 CREATE_FIELDS = tuple(name for name in RECORD_FIELDS if name not in SERVER_FIELDS)
 COMMIT_FIELDS = ("git_commit_hash", "git_commit_source", "git_commit_author", "git_commit_timestamp")
 PATCH_FIELDS = (*END_FIELDS, *UPDATE_FIELDS, *COMMIT_FIELDS, "heartbeat_at")
-# Fields whose distinct values `GET /api/v1/metadata/{field}` lists: the categorical ones.
-METADATA_FIELDS = (
-    "agent_name", "job_type", "status", "trigger_type", "product", "product_family",
-    "platform", "subdomain", "website", "website_section", "environment", "host",
-    "agent_owner", "git_repo", "git_branch",
-)  # fmt: skip
 # The hash rule of `telemetry.core.commits`, as a pattern the OpenAPI schema can carry.
 COMMIT_HASH_PATTERN = r"^[0-9a-fA-F]{7,40}$"
 _STATUS_INPUTS = (*STORED_STATUSES, "failed", "completed", "succeeded")
@@ -68,11 +62,6 @@ def commit_timestamp(value: str) -> str:
     back by LT clients as they wrote it, and no query orders by it."""
     utc_timestamp(value)
     return value
-
-
-def now_timestamp(now: datetime) -> str:
-    """The stored text of an aware `now`."""
-    return now.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def event_id_text(value: str) -> str:
