@@ -11,8 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from telemetry.service.http import json_response
 from telemetry.service.routes_runs import query_time, store_of
-from telemetry.service.store import MAX_AGENTS, AgentStatsQuery, Bucket
-from telemetry.service.validation import now_timestamp
+from telemetry.service.store import MAX_AGENTS, AgentStatsQuery, Bucket, now_timestamp
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 _ISO = "ISO 8601 with zone, inclusive"
