@@ -27,5 +27,14 @@ def _register_commands() -> None:
     main.add_command(serve)
     main.add_command(sweep)
 
+    from telemetry.views.doctor import doctor
+    from telemetry.views.runs import runs
+    from telemetry.views.show import show
+    from telemetry.views.stats import stats
+    from telemetry.views.tail import tail
+
+    for command in (runs, show, stats, tail, doctor):
+        main.add_command(command)
+
 
 _register_commands()

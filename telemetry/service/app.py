@@ -15,7 +15,8 @@ from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp
 
 from telemetry.distribution import version
-from telemetry.service import routes_info, routes_runs
+from telemetry.service import routes_info, routes_runs, routes_stats
+from telemetry.service.dashboard import add_dashboard
 from telemetry.service.config import ConfigError, ServiceConfig
 from telemetry.service.fast_lane import FastLane
 from telemetry.service.guard import DOCS_ASSETS, RequestGuard
@@ -88,6 +89,8 @@ def create_api(config: ServiceConfig, store: Store) -> FastAPI:
     app.state.store = store
     app.include_router(routes_runs.router)
     app.include_router(routes_info.router)
+    app.include_router(routes_stats.router)
+    add_dashboard(app)
     app.add_exception_handler(StoreUnavailable, _unavailable)
     return app
 

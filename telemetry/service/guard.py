@@ -11,12 +11,13 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# Paths that hold no run data and must answer without a token: liveness probes and the
-# API description (both interactive docs pages fetch /openapi.json and their scripts,
-# served under DOCS_ASSETS, without credentials).
-OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# Paths that hold no run data and must answer without a token: liveness probes, the API
+# description (both interactive docs pages fetch /openapi.json and their scripts, served
+# under DOCS_ASSETS, without credentials) and the dashboard's page and assets (the page
+# asks the user for the token itself).
+OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/"})
 DOCS_ASSETS = "/docs-assets"
-OPEN_PREFIXES = (f"{DOCS_ASSETS}/",)
+OPEN_PREFIXES = (f"{DOCS_ASSETS}/", "/dashboard/")
 _GONE = b"\x00client disconnected"  # compared by identity, never sent anywhere
 
 

@@ -45,9 +45,9 @@ def unavailable_detail(error: Exception) -> dict[str, Any]:
     return {"detail": f"store unavailable: {error}"}
 
 
-def not_found_detail(event_id: str) -> str:
+def not_found_detail(run_key: str, key_name: str = "event_id") -> str:
     """The `detail` of a 404 for an unknown run; says "not found", as LT clients look for."""
-    return f"run not found: no run with event_id {event_id!r}"
+    return f"run not found: no run with {key_name} {run_key!r}"
 
 
 def invalid_detail(error: RequestValidationError) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The routes about the service and its data as a whole: /health (open even with auth
-on), /metrics, /version and the distinct values of a metadata field."""
+on), /metrics (JSON, and /metrics/prometheus), /version and the distinct values of a metadata field."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from telemetry.distribution import version
+from telemetry.service import prometheus
 from telemetry.service.http import json_response
 from telemetry.service.routes_runs import store_of
 from telemetry.service.store import METADATA_FIELDS, StoreUnavailable
@@ -53,6 +54,14 @@ async def metrics(request: Request) -> Response:
     """`total_runs`, `agents` {name: count}, `recent_24h` (by start_time), `by_status`,
     `by_job_type`, `latest_start_time`, and the writer's transaction/write counts."""
     return json_response(await store_of(request).metrics(datetime.now(timezone.utc)))
+
+
+@router.get("/metrics/prometheus", response_class=Response, responses={200: {"content": {prometheus.CONTENT_TYPE: {}}}})
+async def metrics_prometheus(request: Request) -> Response:
+    """The figures of `/metrics` in the Prometheus text exposition format (gauges
+    `telemetry_runs`, `telemetry_runs_by_agent{agent_name}`, ..., counters of the writer)."""
+    counts = await store_of(request).metrics(datetime.now(timezone.utc))
+    return Response(prometheus.exposition(counts), media_type=prometheus.CONTENT_TYPE)
 
 
 @router.get("/version", response_model=dict[str, str])

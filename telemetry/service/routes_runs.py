@@ -123,7 +123,8 @@ def _stored_filter_status(status: str | None) -> str | None:
     return stored
 
 
-def _filter_time(name: str, value: str | None) -> str | None:
+def query_time(name: str, value: str | None) -> str | None:
+    """A time filter of the query string in stored (UTC) form; 422 naming it if it has no zone."""
     try:
         return None if value is None else utc_timestamp(value)
     except ValueError as error:
@@ -148,8 +149,8 @@ async def list_runs(
         status=_stored_filter_status(status),
         job_type=job_type,
         run_id=run_id,
-        start_time_from=_filter_time("start_time_from", start_time_from),
-        start_time_to=_filter_time("start_time_to", start_time_to),
+        start_time_from=query_time("start_time_from", start_time_from),
+        start_time_to=query_time("start_time_to", start_time_to),
         limit=limit,
         offset=offset,
     )
@@ -168,6 +169,19 @@ async def _found(request: Request, event_id: str) -> Row:
     if row is None:
         raise HTTPException(404, not_found_detail(event_id))
     return row
+
+
+# Declared before the `/{event_id}/...` routes, so a run_id named `commit-url` or
+# `repo-url` still reaches this one.
+@router.get("/by-run-id/{run_id}", response_model=dict[str, Any], responses={404: {"description": "No run has this run_id"}})
+async def get_run_by_run_id(run_id: str, request: Request) -> Response:
+    """The run with this run_id (the id the client returns and users know). A run_id is
+    unique per client, not per service: if several runs share it, the newest start_time is
+    returned (`GET /api/v1/runs?run_id=` lists them all)."""
+    rows = await store_of(request).list_runs(RunQuery(run_id=run_id, limit=1))
+    if not rows:
+        raise HTTPException(404, not_found_detail(run_id, "run_id"))
+    return json_response(rows[0])
 
 
 @router.get("/{event_id}", response_model=dict[str, Any], responses=_NOT_FOUND)

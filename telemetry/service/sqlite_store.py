@@ -13,12 +13,15 @@ from typing import Any, TypeVar
 
 from telemetry.service.config import DEFAULT_BUSY_TIMEOUT_MS, Synchronous
 from telemetry.service import sqlite_queries as queries
+from telemetry.service import sqlite_stats
 from telemetry.service.sqlite_inserts import STATEMENT_CACHE, plan_inserts, run_inserts
 from telemetry.service.sqlite_schema import TABLE, encode, ensure_schema
 from telemetry.service.sqlite_writer import GroupWriter
 from telemetry.service.store import (
     SWEPT_STATUS,
+    AgentStatsQuery,
     Association,
+    Bucket,
     InsertStatus,
     Row,
     RunQuery,
@@ -200,6 +203,12 @@ class SqliteStore:
             "errors": dict(self._writer.errors),
         }
         return {**counts, "store": self.kind, "writer": writer}
+
+    async def agent_stats(self, query: AgentStatsQuery) -> list[Row]:
+        return await self._read(lambda connection: sqlite_stats.agent_stats(connection, query))
+
+    async def timeline(self, since: str, bucket: Bucket) -> list[Row]:
+        return await self._read(lambda connection: sqlite_stats.timeline(connection, since, bucket))
 
     async def health(self) -> dict[str, Any]:
         if not self._writer.is_alive():

@@ -49,6 +49,23 @@ class RunQuery:
     offset: int = 0
 
 
+# A time bucket of the dashboard's charts, named by the first characters of the stored UTC
+# start_time: `YYYY-MM-DDTHH` (hour) or `YYYY-MM-DD` (day).
+Bucket = Literal["hour", "day"]
+BUCKET_WIDTH: dict[Bucket, int] = {"hour": 13, "day": 10}
+MAX_AGENTS = 1000
+
+
+@attrs.frozen
+class AgentStatsQuery:
+    """Per-agent statistics over runs started at or after `since` (all if None);
+    `day_ago` (stored form) is where the `runs_24h` count starts."""
+
+    day_ago: str
+    since: str | None = None
+    limit: int = MAX_AGENTS
+
+
 @attrs.frozen
 class Association:
     """A commit recorded on a run: the run's id and the stored hash."""
@@ -104,5 +121,15 @@ class Store(Protocol):
     async def distinct_values(self, field: str) -> list[Any]: ...
 
     async def metrics(self, now: datetime) -> dict[str, Any]: ...
+
+    async def agent_stats(self, query: AgentStatsQuery) -> list[Row]:
+        """Per agent: `agent_name`, `runs`, `successes`, `failures` (ended, not success),
+        `running`, `runs_24h`, `last_start_time`, `p50_ms`, `p95_ms` (nearest rank, like
+        PostgreSQL's percentile_disc; None without durations), `success_rate` (successes
+        over ended runs; None if none ended); most runs first."""
+
+    async def timeline(self, since: str, bucket: Bucket) -> list[Row]:
+        """Per agent and bucket of start_time since `since`: `agent_name`, `bucket` (the
+        start_time prefix), `runs`, `successes`, `ended`, `mean_duration_ms`; oldest first."""
 
     async def health(self) -> dict[str, Any]: ...
