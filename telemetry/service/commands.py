@@ -20,6 +20,8 @@ from telemetry.service.config import (
     Synchronous,
     build_config,
 )
+from telemetry.command_errors import ConfigMistake
+from telemetry.service.preflight import bind_listener, check_sqlite_file
 from telemetry.service.store import MAX_LEASE_SECONDS
 from telemetry.shell.config import TelemetryConfig
 
@@ -64,22 +66,26 @@ def _server(app: Any, config: ServiceConfig, log_level: str) -> Any:
 
 def run_server(config: ServiceConfig, log_level: str = "info") -> None:
     """Serve until SIGTERM/SIGINT; then finish in-flight requests and commit every
-    accepted write before exiting."""
+    accepted write before exiting. A database file or port it cannot use is a
+    `ConfigError`, raised before anything starts."""
     from telemetry.service.app import create_app, make_store
 
+    if config.store_kind == "sqlite":
+        check_sqlite_file(config.db_path)
     # The event loop (parsing, validation) and the SQLite writer share the GIL; the writer
     # releases it for every SQLite step and must get it back quickly, not after the default
     # 5 ms switch interval, or group commits stall behind request parsing (0.1 ms: 30 us of
     # writer time per batched row against a busy thread, 39 us at 0.5 ms, on the 2-core VM).
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     server = _server(create_app(config, make_store(config)), config, log_level)
+    listener = bind_listener(config.host, config.port)
     auth = "on" if config.auth_token else "off"
     click.echo(
         f"telemetry service: http://{config.host}:{config.port}, store {config.store_kind} "
         f"{config.db_path} (synchronous={config.synchronous}), auth {auth}",
         err=True,
     )
-    server.run()
+    server.run(sockets=[listener])
     if not server.started:
         sys.exit(3)  # uvicorn's own code for a failed startup; the reason is logged above
 
@@ -126,7 +132,7 @@ def serve(
         )  # fmt: skip
         run_server(config, log_level)
     except ConfigError as error:
-        raise click.UsageError(str(error)) from None
+        raise ConfigMistake(str(error)) from None
 
 
 def _sweep_service(url: str, token: str | None, lease_seconds: int) -> int:

@@ -60,7 +60,7 @@ class ServiceConfig:
     @property
     def store_kind(self) -> Literal["sqlite", "postgresql"]:
         url = self.database_url or ""
-        return "postgresql" if url.startswith(("postgresql://", "postgres://")) else "sqlite"
+        return "postgresql" if url.startswith(_STORE_URL_PREFIXES[1:]) else "sqlite"
 
 
 def sqlite_path_of(database_url: str) -> Path:
@@ -70,6 +70,21 @@ def sqlite_path_of(database_url: str) -> Path:
     if not database_url.startswith(prefix) or len(database_url) == len(prefix):
         raise ConfigError("a SQLite database URL looks like sqlite:///path/to/file.sqlite")
     return Path(database_url[len(prefix) :])
+
+
+_STORE_URL_PREFIXES = ("sqlite:", "postgresql://", "postgres://")
+
+
+def _database_url(url: str) -> str:
+    """`url` if it names a store this service has (sqlite or postgresql); anything else,
+    a typo or another database, is refused rather than run on the default SQLite file."""
+    if url.startswith(_STORE_URL_PREFIXES):
+        return url
+    shown = url if len(url) <= 60 else url[:60] + "…"
+    raise ConfigError(
+        f"database URL {shown!r} is not one this service can use: "
+        "give sqlite:///path/to/file.sqlite or postgresql://user@host/database"
+    )
 
 
 def _port(value: str) -> int:
@@ -106,6 +121,8 @@ def build_config(
     """The configuration from explicit values, falling back to the environment."""
     env = os.environ if env is None else env
     url = database_url or env.get("TELEMETRY_DATABASE_URL") or None
+    if url is not None:
+        url = _database_url(url)
     path = db_path or TelemetryConfig.from_env(env).db_path
     if url and url.startswith("sqlite:"):
         path, url = sqlite_path_of(url), None

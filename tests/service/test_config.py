@@ -59,6 +59,8 @@ def test_a_postgresql_url_selects_postgresql(url: str) -> None:
     ("env", "message"),
     [({"TELEMETRY_API_PORT": "http"}, "TELEMETRY_API_PORT"),
      ({"TELEMETRY_DATABASE_URL": "sqlite:///"}, "sqlite:///path"),
+     ({"TELEMETRY_DATABASE_URL": "mysql://x"}, "'mysql://x' is not one this service can use"),
+     ({"TELEMETRY_DATABASE_URL": "notaurl"}, "'notaurl' is not one this service can use"),
      ({"TELEMETRY_SWEEP_LEASE_SECONDS": "soon"}, "TELEMETRY_SWEEP_LEASE_SECONDS")],
 )  # fmt: skip
 def test_unusable_values_are_refused_with_the_variable_named(env: dict[str, str], message: str) -> None:
