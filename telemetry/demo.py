@@ -24,7 +24,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from telemetry.command_errors import ConfigMistake
+from telemetry.cli_config import ConfigMistake
 from telemetry.service.config import SERVICE_ENV
 
 # The file that marks a directory as the demo's, and everything the demo writes beside it.

@@ -20,7 +20,7 @@ from telemetry.service.config import (
     Synchronous,
     build_config,
 )
-from telemetry.command_errors import ConfigMistake
+from telemetry.cli_config import ConfigMistake
 from telemetry.service.preflight import bind_listener, check_sqlite_file
 from telemetry.service.store import MAX_LEASE_SECONDS
 from telemetry.shell.config import TelemetryConfig
