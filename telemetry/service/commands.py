@@ -20,7 +20,7 @@ from telemetry.service.config import (
     Synchronous,
     build_config,
 )
-from telemetry.cli_config import ConfigMistake
+from telemetry.cli_config import ConfigMistake, service_url
 from telemetry.service.preflight import bind_listener, check_sqlite_file
 from telemetry.service.store import MAX_LEASE_SECONDS
 from telemetry.shell.config import TelemetryConfig
@@ -96,7 +96,7 @@ def run_server(config: ServiceConfig, log_level: str = "info") -> None:
 @click.option("--db", "db_path", type=click.Path(path_type=Path, dir_okay=False),
               help="SQLite file [env TELEMETRY_DB_PATH, default <TELEMETRY_BASE_DIR or .telemetry>/telemetry.sqlite].")  # fmt: skip
 @click.option("--database-url", help="sqlite:///path or postgresql://... [env TELEMETRY_DATABASE_URL].")
-@click.option("--auth-token", help="Require this bearer token [env TELEMETRY_API_AUTH_TOKEN; prefer the env var].")
+@click.option("--auth-token", help="Require this bearer token [env TELEMETRY_API_TOKEN, alias TELEMETRY_API_AUTH_TOKEN; prefer the env var].")
 @click.option("--max-body-bytes", type=click.IntRange(1024), default=DEFAULT_MAX_BODY_BYTES, show_default=True,
               help="Largest request body accepted (413 beyond).")  # fmt: skip
 @click.option("--synchronous", type=click.Choice(["FULL", "EXTRA", "NORMAL"]), default="FULL", show_default=True,
@@ -166,13 +166,16 @@ def _sweep_file(db_path: Path, lease_seconds: int) -> int:
               help="A running run silent (no heartbeat) for longer than this becomes `timeout`.")  # fmt: skip
 @click.option("--db", "db_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Sweep this SQLite file directly instead of asking the service.")  # fmt: skip
-@click.option("--url", help="The service to ask [env TELEMETRY_API_URL, default http://localhost:8765].")
-def sweep(lease_seconds: int, db_path: Path | None, url: str | None) -> None:
-    """Mark abandoned runs (lease expired) as `timeout`, through the service (token from
-    TELEMETRY_API_TOKEN) or directly in a SQLite file (--db)."""
+@click.option("--api-url", help="The service to ask [default: $TELEMETRY_API_URL, else http://localhost:8765].")
+@click.option("--url", "old_url", hidden=True, help="Older name of --api-url.")
+@click.option("--token", help="Bearer token [default: $TELEMETRY_API_TOKEN].")
+def sweep(lease_seconds: int, db_path: Path | None, api_url: str | None, old_url: str | None, token: str | None) -> None:
+    """Mark abandoned runs (lease expired) as `timeout`, through the service or directly
+    in a SQLite file (--db)."""
     if db_path:
         swept = _sweep_file(db_path, lease_seconds)
     else:
         client = TelemetryConfig.from_env()
-        swept = _sweep_service(url or client.api_url, client.api_token, lease_seconds)
+        url = service_url(api_url or old_url, client)
+        swept = _sweep_service(url, token or client.api_token, lease_seconds)
     click.echo(f"swept {swept} run(s) to timeout (lease {lease_seconds} s)")

@@ -30,6 +30,7 @@ DEFAULT_SWEEP_INTERVAL_SECONDS = 60.0
 SERVICE_ENV = (
     "TELEMETRY_API_HOST",
     "TELEMETRY_API_PORT",
+    "TELEMETRY_API_TOKEN",
     "TELEMETRY_API_AUTH_TOKEN",
     "TELEMETRY_DATABASE_URL",
     "TELEMETRY_DB_PATH",
@@ -87,6 +88,16 @@ def _database_url(url: str) -> str:
     )
 
 
+def _env_token(env: Mapping[str, str]) -> str | None:
+    """The bearer token the environment requires: TELEMETRY_API_TOKEN, the variable the
+    client sends too, else its older alias TELEMETRY_API_AUTH_TOKEN; two different values
+    are a mistake (which one was meant cannot be guessed)."""
+    shared, alias = env.get("TELEMETRY_API_TOKEN") or None, env.get("TELEMETRY_API_AUTH_TOKEN") or None
+    if shared and alias and shared != alias:
+        raise ConfigError("TELEMETRY_API_TOKEN and TELEMETRY_API_AUTH_TOKEN are both set, to different tokens; keep one")
+    return shared or alias
+
+
 def _port(value: str) -> int:
     try:
         return int(value)
@@ -133,7 +144,7 @@ def build_config(
         host=host or env.get("TELEMETRY_API_HOST") or DEFAULT_HOST,
         port=port if port is not None else _port(env.get("TELEMETRY_API_PORT") or str(DEFAULT_PORT)),
         database_url=url,
-        auth_token=auth_token or env.get("TELEMETRY_API_AUTH_TOKEN") or None,
+        auth_token=auth_token or _env_token(env),
         max_body_bytes=max_body_bytes,
         synchronous=synchronous,
         busy_timeout_ms=busy_timeout_ms,
