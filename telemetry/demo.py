@@ -1,7 +1,11 @@
 """`telemetry demo`, the project's main job: start the service on its embedded SQLite
 database, run a small instrumented agent against it (several runs, a failure, custom and
 refused run ids, a duplicate, a commit association after the end) and print what the
-service now holds."""
+service now holds.
+
+Its data directory is its own or refused: the demo uses a directory that is absent or
+empty and marks it as the demo's; a later demo in a marked directory removes only the
+files and folders the demo writes there. Nothing else is ever deleted."""
 
 from __future__ import annotations
 
@@ -16,10 +20,44 @@ from typing import Any
 
 import click
 import httpx
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from telemetry.cli_config import ConfigMistake
 from telemetry.service.config import SERVICE_ENV
+
+# The file that marks a directory as the demo's, and everything the demo writes beside it.
+_MARKER = ".telemetry-demo"
+_DEMO_ENTRIES = (
+    "telemetry.sqlite", "telemetry.sqlite-wal", "telemetry.sqlite-shm", "telemetry.sqlite-journal",
+    "service.log", "ndjson", "buffer",
+)  # fmt: skip
+
+
+def prepare_data_dir(data_dir: Path) -> None:
+    """Make `data_dir` ready for a fresh demo without deleting anything the demo did not
+    write: an absent or empty directory becomes the demo's (marked); in a directory marked
+    as the demo's, only the demo's own entries are removed; anything else is refused."""
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigMistake(f"--data-dir {data_dir} is a file, not a directory")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        marked = (data_dir / _MARKER).is_file()
+        if not marked and any(data_dir.iterdir()):
+            raise ConfigMistake(
+                f"--data-dir {data_dir} is not empty and was not made by the demo; "
+                "name a new or empty directory (nothing was changed)"
+            )
+        for name in _DEMO_ENTRIES if marked else ():
+            entry = data_dir / name
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            elif entry.exists() or entry.is_symlink():
+                entry.unlink()
+        (data_dir / _MARKER).write_text("made by `telemetry demo`; a later demo removes only what it wrote here\n")
+    except OSError as error:
+        raise ConfigMistake(f"--data-dir {data_dir} cannot be used: {error.strerror or error}") from None
 
 
 def _free_port() -> int:
@@ -79,14 +117,28 @@ def _run_agent(console: Console, base_url: str, data_dir: Path) -> str:
     console.print(f"associate_commit after end_run: {ok} {message}")
     console.print(f"refused id 'bad/run/id' fell back to {refused!r}; duplicate became {duplicate!r}")
     client.log_run_id_metrics()
+    console.print(
+        "run_id_metrics: how this client chose run ids: custom ids it accepted, ids it generated,"
+        " custom ids it refused (by reason) and duplicates it renamed, out of all runs it started:"
+    )
     console.print_json(data=client.get_run_id_metrics())
     client.close()
     return first
 
 
+# (heading, field) of the table; long ids fold onto a second line rather than being cut, and
+# error summaries are listed under the table, so it fits 80 columns.
 _SHOWN_COLUMNS = (
-    "run_id", "agent_name", "status", "duration_ms", "items_succeeded", "git_commit_hash", "error_summary"
-)
+    ("run id", "run_id"), ("agent", "agent_name"), ("status", "status"), ("ms", "duration_ms"),
+    ("ok", "items_succeeded"), ("commit", "git_commit_hash"),
+)  # fmt: skip
+
+
+def _cell(row: dict[str, Any], field: str) -> str:
+    value = row.get(field)
+    if value is None:
+        return ""
+    return str(value)[:7] if field == "git_commit_hash" else str(value)
 
 
 def _fetch(url: str, **params: Any) -> Any:
@@ -99,27 +151,32 @@ def _fetch(url: str, **params: Any) -> Any:
 
 def _show(console: Console, base_url: str) -> None:
     rows: list[dict[str, Any]] = _fetch(f"{base_url}/api/v1/runs", limit=50)
-    table = Table(title=f"agent_runs in the service ({len(rows)} rows)")
-    for column in _SHOWN_COLUMNS:
-        table.add_column(column)
+    table = Table(
+        title=f"agent_runs in the service ({len(rows)} rows)", box=box.SIMPLE_HEAD,
+        caption="ms = duration_ms, ok = items_succeeded, commit = git_commit_hash (first 7)",
+    )  # fmt: skip
+    for heading, _ in _SHOWN_COLUMNS:
+        table.add_column(heading, overflow="fold")
     for row in rows:
-        table.add_row(*("" if row.get(column) is None else str(row[column]) for column in _SHOWN_COLUMNS))
+        table.add_row(*(_cell(row, field) for _, field in _SHOWN_COLUMNS))
     console.print(table)
+    for row in rows:
+        if row.get("error_summary"):
+            console.print(f"error_summary of {row['run_id']}: {row['error_summary']}", markup=False, highlight=False)
+    console.print("/metrics: the service's totals by agent, status and job type, and its writer's counters:")
     console.print_json(data=_fetch(f"{base_url}/metrics"))
 
 
 @click.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=Path(".telemetry/demo"),
-              show_default=True, help="Started afresh: SQLite file, NDJSON backup, buffer.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path(".telemetry/demo"), show_default=True,
+              help="A new or empty directory, or one an earlier demo made (only the demo's own files are replaced).")  # fmt: skip
 def demo(data_dir: Path) -> None:
     """Run the demo agent against a freshly started service and show the result."""
-    # Piped output gets 80 columns by default, too narrow for the table.
-    console = Console() if Console().is_terminal else Console(width=140)
-    shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(parents=True)
+    prepare_data_dir(data_dir)
+    console = Console()
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
-    console.print(f"starting the service on {base_url} with SQLite at {data_dir / 'telemetry.sqlite'}")
+    console.print(f"starting the service on {base_url} with SQLite at {data_dir / 'telemetry.sqlite'}", soft_wrap=True)
     service = _start_service(data_dir, port)
     try:
         _run_agent(console, base_url, data_dir)
@@ -127,4 +184,8 @@ def demo(data_dir: Path) -> None:
     finally:
         service.terminate()
         service.wait(timeout=10)
-    console.print(f"[green]done[/]: query it yourself with  sqlite3 {data_dir / 'telemetry.sqlite'} 'select run_id, status from agent_runs'")
+    # Soft-wrapped: a command cut into lines by rich could not be copied and pasted.
+    console.print(
+        f"[green]done[/]: query it yourself with  sqlite3 {data_dir / 'telemetry.sqlite'} 'select run_id, status from agent_runs'",
+        soft_wrap=True,
+    )

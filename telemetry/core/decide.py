@@ -25,6 +25,7 @@ from telemetry.core.decision import Decision
 from telemetry.core.lifecycle import decide_end, decide_heartbeat, decide_set_metrics, decide_start
 from telemetry.core.run_ids import validate_custom_run_id
 from telemetry.core.state import RegistryState
+from telemetry.core.wording import shortened
 from telemetry.effects.records import BufferEntry, CommitEntry, RunEvent
 from telemetry.effects.vocabulary import (
     AppendBuffer,
@@ -73,7 +74,7 @@ def event_effects(state: RegistryState, run_id: str, event_type: str, at: dateti
     if run_id in state.active or run_id in state.recent.runs:
         return (line,)
     return (
-        Log("warning", f"log_event for unknown run ID: {run_id}"),
+        Log("warning", f"log_event for unknown run ID: {shortened(run_id, 255)}"),
         IncrementMetric("log_event.unknown_run"),
         line,
     )

@@ -18,7 +18,8 @@ from telemetry.core.fields import END_FIELDS, START_FIELDS, UPDATE_FIELDS, accep
 from telemetry.core.counters import RunIdCounters
 from telemetry.core.run_ids import RejectionReason, duplicate_run_id, generate_run_id, validate_custom_run_id
 from telemetry.core.state import RegistryState
-from telemetry.core.status import UNKNOWN_STATUS_FALLBACK, terminal_status
+from telemetry.core.status import UNKNOWN_STATUS_FALLBACK, terminal_status, unknown_status_summary
+from telemetry.core.wording import shortened
 from telemetry.effects.records import BufferEntry, RunRecord
 from telemetry.effects.vocabulary import (
     AppendBuffer,
@@ -55,17 +56,19 @@ def _choose_run_id(
             case Success(custom):
                 if custom not in state.active:
                     return custom, counters.tally(custom=1), ()
-                logs = (Log("error", f"Custom run_id '{custom}' is already active"),)
                 renamed = duplicate_run_id(custom, command.nonce[8:16])
+                logs = (Log("error", f"Custom run_id '{shortened(custom)}' is already active; using {renamed}"),)
                 return renamed, counters.tally(custom=1, duplicate=1), logs
             case Failure(reason):
                 rejection = reason
-                logs = (Log("warning", f"Custom run_id rejected ({reason}); using a generated run_id"),)
     run_id = generate_run_id(agent_name, command.at, command.nonce[:8])
     duplicate = run_id in state.active
     if duplicate:
         logs += (Log("info", "Regenerating run_id to avoid duplicate"),)
         run_id = generate_run_id(agent_name, command.at, command.nonce[8:16])
+    if rejection is not None and command.custom_run_id is not None:
+        refused = shortened(command.custom_run_id)
+        logs = (Log("warning", f"Custom run_id {refused!r} rejected ({rejection}); using generated run_id {run_id}"), *logs)
     return run_id, counters.tally(generated=1, duplicate=duplicate, rejection=rejection), logs
 
 
@@ -100,20 +103,22 @@ def _duration_ms(start_time: str, end: datetime) -> int:
     return max(0, round(elapsed.total_seconds() * 1000))
 
 
-def _final_status(said: str) -> tuple[str, tuple[Log, ...]]:
+def _final_status(said: str, summary: str | None) -> tuple[str, str | None, tuple[Log, ...]]:
+    """The terminal status, the run's `error_summary` (for a status that is not one, the
+    reason, unless the run has the agent's own `summary`) and the warnings."""
     status = terminal_status(said)
     if status is not None:
-        return status, ()
-    return UNKNOWN_STATUS_FALLBACK, (
-        Log("warning", f"Unknown status '{said}'; run recorded as '{UNKNOWN_STATUS_FALLBACK}'"),
-    )
+        return status, summary, ()
+    log = Log("warning", f"Unknown status '{shortened(said)}'; run recorded as '{UNKNOWN_STATUS_FALLBACK}'")
+    return UNKNOWN_STATUS_FALLBACK, summary if summary is not None else unknown_status_summary(said), (log,)
 
 
 def _unknown_run(state: RegistryState, run_id: str, method: str) -> Decision:
+    """The spec's warning, in its words, for a run this client does not hold."""
     return Decision(
         state,
         None,
-        (Log("warning", f"Run ID not found: {run_id}"), IncrementMetric(f"{method}.unknown_run")),
+        (Log("warning", f"[WARN] Run ID not found: {shortened(run_id, 255)}"), IncrementMetric(f"{method}.unknown_run")),
     )
 
 
@@ -121,11 +126,13 @@ def decide_end(state: RegistryState, command: EndRun) -> Decision:
     record = state.active.get(command.run_id)
     if record is None:
         return _unknown_run(state, command.run_id, "end_run")
-    status, status_logs = _final_status(command.status)
     changes, field_logs = accepted_changes(record, command.fields, UPDATE_FIELDS, "metrics_json")
+    given_summary = changes.pop("error_summary", record.error_summary)
+    status, summary, status_logs = _final_status(command.status, given_summary)
     record = attrs.evolve(
         record,
         **changes,
+        error_summary=summary,
         status=status,
         end_time=_timestamp(command.at),
         duration_ms=_duration_ms(record.start_time, command.at),

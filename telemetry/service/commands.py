@@ -21,6 +21,8 @@ from telemetry.service.config import (
     Synchronous,
     build_config,
 )
+from telemetry.cli_config import ConfigMistake, service_url
+from telemetry.service.preflight import bind_listener, check_sqlite_file
 from telemetry.service.store import MAX_LEASE_SECONDS
 from telemetry.shell.config import TelemetryConfig
 
@@ -65,22 +67,26 @@ def _server(app: Any, config: ServiceConfig, log_level: str) -> Any:
 
 def run_server(config: ServiceConfig, log_level: str = "info") -> None:
     """Serve until SIGTERM/SIGINT; then finish in-flight requests and commit every
-    accepted write before exiting."""
+    accepted write before exiting. A database file or port it cannot use is a
+    `ConfigError`, raised before anything starts."""
     from telemetry.service.app import create_app, make_store
 
+    if config.store_kind == "sqlite":
+        check_sqlite_file(config.db_path)
     # The event loop (parsing, validation) and the SQLite writer share the GIL; the writer
     # releases it for every SQLite step and must get it back quickly, not after the default
     # 5 ms switch interval, or group commits stall behind request parsing (0.1 ms: 30 us of
     # writer time per batched row against a busy thread, 39 us at 0.5 ms, on the 2-core VM).
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     server = _server(create_app(config, make_store(config)), config, log_level)
+    listener = bind_listener(config.host, config.port)
     auth = "on" if config.auth_token else "off"
     click.echo(
         f"telemetry service: http://{config.host}:{config.port}, store {config.store_kind} "
         f"{config.db_path} (synchronous={config.synchronous}), auth {auth}",
         err=True,
     )
-    server.run()
+    server.run(sockets=[listener])
     if not server.started:
         sys.exit(3)  # uvicorn's own code for a failed startup; the reason is logged above
 
@@ -91,7 +97,7 @@ def run_server(config: ServiceConfig, log_level: str = "info") -> None:
 @click.option("--db", "db_path", type=click.Path(path_type=Path, dir_okay=False),
               help="SQLite file [env TELEMETRY_DB_PATH, default <TELEMETRY_BASE_DIR or .telemetry>/telemetry.sqlite].")  # fmt: skip
 @click.option("--database-url", help="sqlite:///path or postgresql://... [env TELEMETRY_DATABASE_URL].")
-@click.option("--auth-token", help="Require this bearer token [env TELEMETRY_API_AUTH_TOKEN; prefer the env var].")
+@click.option("--auth-token", help="Require this bearer token [env TELEMETRY_API_TOKEN, alias TELEMETRY_API_AUTH_TOKEN; prefer the env var].")
 @click.option("--max-body-bytes", type=click.IntRange(1024), default=DEFAULT_MAX_BODY_BYTES, show_default=True,
               help="Largest request body accepted (413 beyond).")  # fmt: skip
 @click.option("--synchronous", type=click.Choice(["FULL", "EXTRA", "NORMAL"]), default="FULL", show_default=True,
@@ -127,7 +133,7 @@ def serve(
         )  # fmt: skip
         run_server(config, log_level)
     except ConfigError as error:
-        raise click.UsageError(str(error)) from None
+        raise ConfigMistake(str(error)) from None
 
 
 def _sweep_service(url: str, token: str | None, lease_seconds: int) -> int:
@@ -162,13 +168,16 @@ def _sweep_file(db_path: Path, lease_seconds: int) -> int:
               help="A running run silent (no heartbeat) for longer than this becomes `timeout`.")  # fmt: skip
 @click.option("--db", "db_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Sweep this SQLite file directly instead of asking the service.")  # fmt: skip
-@click.option("--url", help="The service to ask [env TELEMETRY_API_URL, default http://localhost:8765].")
-def sweep(lease_seconds: int, db_path: Path | None, url: str | None) -> None:
-    """Mark abandoned runs (lease expired) as `timeout`, through the service (token from
-    TELEMETRY_API_TOKEN) or directly in a SQLite file (--db)."""
+@click.option("--api-url", help="The service to ask [default: $TELEMETRY_API_URL, else http://localhost:8765].")
+@click.option("--url", "old_url", hidden=True, help="Older name of --api-url.")
+@click.option("--token", help="Bearer token [default: $TELEMETRY_API_TOKEN].")
+def sweep(lease_seconds: int, db_path: Path | None, api_url: str | None, old_url: str | None, token: str | None) -> None:
+    """Mark abandoned runs (lease expired) as `timeout`, through the service or directly
+    in a SQLite file (--db)."""
     if db_path:
         swept = _sweep_file(db_path, lease_seconds)
     else:
         client = TelemetryConfig.from_env()
-        swept = _sweep_service(url or client.api_url, client.api_token, lease_seconds)
+        url = service_url(api_url or old_url, client)
+        swept = _sweep_service(url, token or client.api_token, lease_seconds)
     click.echo(f"swept {swept} run(s) to timeout (lease {lease_seconds} s)")

@@ -30,6 +30,7 @@ DEFAULT_SWEEP_INTERVAL_SECONDS = 60.0
 SERVICE_ENV = (
     "TELEMETRY_API_HOST",
     "TELEMETRY_API_PORT",
+    "TELEMETRY_API_TOKEN",
     "TELEMETRY_API_AUTH_TOKEN",
     "TELEMETRY_DATABASE_URL",
     "TELEMETRY_DB_PATH",
@@ -60,7 +61,7 @@ class ServiceConfig:
     @property
     def store_kind(self) -> Literal["sqlite", "postgresql"]:
         url = self.database_url or ""
-        return "postgresql" if url.startswith(("postgresql://", "postgres://")) else "sqlite"
+        return "postgresql" if url.startswith(_STORE_URL_PREFIXES[1:]) else "sqlite"
 
 
 def sqlite_path_of(database_url: str) -> Path:
@@ -70,6 +71,31 @@ def sqlite_path_of(database_url: str) -> Path:
     if not database_url.startswith(prefix) or len(database_url) == len(prefix):
         raise ConfigError("a SQLite database URL looks like sqlite:///path/to/file.sqlite")
     return Path(database_url[len(prefix) :])
+
+
+_STORE_URL_PREFIXES = ("sqlite:", "postgresql://", "postgres://")
+
+
+def _database_url(url: str) -> str:
+    """`url` if it names a store this service has (sqlite or postgresql); anything else,
+    a typo or another database, is refused rather than run on the default SQLite file."""
+    if url.startswith(_STORE_URL_PREFIXES):
+        return url
+    shown = url if len(url) <= 60 else url[:60] + "…"
+    raise ConfigError(
+        f"database URL {shown!r} is not one this service can use: "
+        "give sqlite:///path/to/file.sqlite or postgresql://user@host/database"
+    )
+
+
+def _env_token(env: Mapping[str, str]) -> str | None:
+    """The bearer token the environment requires: TELEMETRY_API_TOKEN, the variable the
+    client sends too, else its older alias TELEMETRY_API_AUTH_TOKEN; two different values
+    are a mistake (which one was meant cannot be guessed)."""
+    shared, alias = env.get("TELEMETRY_API_TOKEN") or None, env.get("TELEMETRY_API_AUTH_TOKEN") or None
+    if shared and alias and shared != alias:
+        raise ConfigError("TELEMETRY_API_TOKEN and TELEMETRY_API_AUTH_TOKEN are both set, to different tokens; keep one")
+    return shared or alias
 
 
 def _port(value: str) -> int:
@@ -106,6 +132,8 @@ def build_config(
     """The configuration from explicit values, falling back to the environment."""
     env = os.environ if env is None else env
     url = database_url or env.get("TELEMETRY_DATABASE_URL") or None
+    if url is not None:
+        url = _database_url(url)
     path = db_path or TelemetryConfig.from_env(env).db_path
     if url and url.startswith("sqlite:"):
         path, url = sqlite_path_of(url), None
@@ -116,7 +144,7 @@ def build_config(
         host=host or env.get("TELEMETRY_API_HOST") or DEFAULT_HOST,
         port=port if port is not None else _port(env.get("TELEMETRY_API_PORT") or str(DEFAULT_PORT)),
         database_url=url,
-        auth_token=auth_token or env.get("TELEMETRY_API_AUTH_TOKEN") or None,
+        auth_token=auth_token or _env_token(env),
         max_body_bytes=max_body_bytes,
         synchronous=synchronous,
         busy_timeout_ms=busy_timeout_ms,

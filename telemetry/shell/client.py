@@ -246,13 +246,13 @@ def _usable_config(config: object) -> TelemetryConfig:
     problems are logged as warnings, never raised (spec: validation failures are logged)."""
     if config is not None and not isinstance(config, TelemetryConfig):
         LOGGER.warning(
-            "telemetry config: expected a TelemetryConfig, got %s; using TelemetryConfig.from_env()",
+            "telemetry: configuration problem: expected a TelemetryConfig, got %s; using TelemetryConfig.from_env()",
             type(config).__name__,
         )
         config = None
     usable = config if config is not None else TelemetryConfig.from_env()
     for problem in usable.validate():
-        LOGGER.warning("telemetry config: %s", problem)
+        LOGGER.warning("telemetry: configuration problem: %s", problem)
     return usable.with_defaults_for_problems()
 
 

@@ -1,7 +1,9 @@
 """`TelemetryConfig`: where the client sends and writes, and its tuning knobs; read from the
 environment (`TelemetryConfig.from_env()`) or built in code. `validate()` lists problems,
 one check per field (`_CHECKS`); the client logs them as warnings and carries on with the
-default of each field found bad (`with_defaults_for_problems()`)."""
+default of each field found bad (`with_defaults_for_problems()`), except a malformed
+`api_url`, which means "no service": nothing is sent anywhere, every run goes to the
+buffer (a typo must not send runs to whatever answers on the default port)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from threading import TIMEOUT_MAX
 from typing import Any, TypeVar, get_args
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -17,6 +20,8 @@ from telemetry.shell.buffer import FsyncPolicy
 from telemetry.shell.edge import safe_repr, seconds
 
 DEFAULT_API_URL = "http://localhost:8765"
+# The `api_url` of a client whose configured URL was malformed: no service at all.
+NO_SERVICE = ""
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 _T = TypeVar("_T")
@@ -63,7 +68,7 @@ class TelemetryConfig:
     export_timeout_s: float = 5.0
     export_backoff_s: float = 0.5
     heartbeat_interval_s: float = 60.0
-    sync_interval_s: float = 30.0  # the background sync of the buffer; <= 0 turns it off
+    sync_interval_s: float = 30.0  # the background sync of the buffer; 0 turns it off
     exit_budget_s: float = 2.0
     recent_runs: int = 1024
     env_problems: tuple[str, ...] = ()
@@ -86,14 +91,51 @@ class TelemetryConfig:
             value = getattr(self, name)
             if not usable(value):
                 shown = safe_repr(value)[:80]
-                problems.append(f"{name} {wanted}, got {shown}; the client uses its default")
+                problems.append(f"{name} {wanted}, got {shown}; {_instead(name, self)}")
         return problems
 
     def with_defaults_for_problems(self) -> TelemetryConfig:
         """This configuration with every field `validate()` finds bad set to its default (a
-        directory under `base_dir` follows the usable `base_dir`)."""
+        directory under `base_dir` follows the usable `base_dir`), and a bad `api_url` set
+        to `NO_SERVICE`."""
         kept = {name: getattr(self, name) for name, (usable, _) in _CHECKS.items() if usable(getattr(self, name))}
-        return self if len(kept) == len(_CHECKS) else TelemetryConfig(**kept)
+        if len(kept) == len(_CHECKS):
+            return self
+        return TelemetryConfig(**{"api_url": NO_SERVICE, **kept})
+
+
+def url_problem(value: object) -> str | None:
+    """Why `value` cannot be a service's URL (not text, blanks or control characters, no
+    http/https scheme, no host, a port that is not a number in 1-65535), or None when it can."""
+    if not isinstance(value, str):
+        return "is not text"
+    if any(character.isspace() or not character.isprintable() for character in value):
+        return "contains blanks or control characters"
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return "has a port that is not a number in 1-65535"
+    if parts.scheme not in ("http", "https"):
+        return "does not start with http:// or https://"
+    if not parts.hostname:
+        return "names no host"
+    if port == 0:
+        return "has port 0"
+    return None
+
+
+def _instead(name: str, config: TelemetryConfig) -> str:
+    """What the client does in place of a bad value of `name`."""
+    if name == "api_url":
+        return (
+            f"NO SERVICE IS USED: nothing is sent anywhere and every run is kept in the buffer "
+            f"({config.buffer_dir}) until `telemetry sync --api-url URL` delivers it"
+        )
+    default = attrs.fields_dict(TelemetryConfig)[name].default
+    if isinstance(default, (int, float, str)) and not isinstance(default, bool):
+        return f"the client uses its default ({default})"
+    return "the client uses its default"
 
 
 def _is_path(value: object) -> bool:
@@ -111,7 +153,7 @@ def _is_text(value: object) -> bool:
 
 
 def _is_http_url(value: object) -> bool:
-    return isinstance(value, str) and value.startswith(("http://", "https://"))
+    return url_problem(value) is None
 
 
 def _seconds(value: object) -> float | None:
@@ -119,10 +161,6 @@ def _seconds(value: object) -> float | None:
     what a lock can wait), else None."""
     number = seconds(value)
     return number if number is not None and -TIMEOUT_MAX <= number <= TIMEOUT_MAX else None
-
-
-def _is_seconds(value: object) -> bool:
-    return _seconds(value) is not None
 
 
 def _at_least_zero(value: object) -> bool:
@@ -142,7 +180,7 @@ def _is_count(value: object) -> bool:
 _FSYNC_POLICIES: tuple[str, ...] = get_args(FsyncPolicy)
 # Field -> (is its value usable, what a usable value is). Every field has one.
 _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
-    "api_url": (_is_http_url, "is not an http(s) URL"),
+    "api_url": (_is_http_url, "is not an http(s) URL with a host"),
     "api_token": (_is_text, "is not text or None"),
     "base_dir": (_is_path, "is not a usable path"),
     "ndjson_dir": (_is_path, "is not a usable path"),
@@ -162,8 +200,8 @@ _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     "export_max_attempts": (_is_count, "must be an integer >= 0"),
     "export_timeout_s": (_above_zero, "must be > 0"),
     "export_backoff_s": (_at_least_zero, "must be >= 0"),
-    "heartbeat_interval_s": (_is_seconds, "must be a number of seconds (<= 0 turns it off)"),
-    "sync_interval_s": (_is_seconds, "must be a number of seconds (<= 0 turns it off)"),
+    "heartbeat_interval_s": (_at_least_zero, "must be a number of seconds >= 0 (0 turns it off)"),
+    "sync_interval_s": (_at_least_zero, "must be a number of seconds >= 0 (0 turns it off)"),
     "exit_budget_s": (_at_least_zero, "must be >= 0"),
     "recent_runs": (_is_count, "must be an integer >= 0"),
     "env_problems": (

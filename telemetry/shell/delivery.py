@@ -59,23 +59,26 @@ class BufferSink:
         try:
             self.append(effect)
         except Exception as error:
-            self._metrics.swallowed(f"AppendBuffer.{type(error).__name__}", error)
+            self._metrics.swallowed(
+                f"AppendBuffer.{type(error).__name__}", error, "could not write to the buffer directory; the run is only in the NDJSON backup"
+            )
             return False
         return True
 
     def reject(self, effect: AppendBuffer | None, reason: str) -> None:
         """Keep what the service refused in `rejected/`, with its reason; never raises."""
-        self._metrics.swallowed("delivery.refused", reason)
+        self._metrics.swallowed("delivery.refused", reason, "the service refused a run; it is kept in buffer/rejected with the reason")
         if effect is None:
             return
         try:
             self.directory.reject(self.directory.append(effect.entry, now().isoformat()), reason)
             self._metrics.increment("buffer.rejected")
         except Exception as error:
-            self._metrics.swallowed(f"reject.{type(error).__name__}", error)
+            self._metrics.swallowed(f"reject.{type(error).__name__}", error, "could not keep a refused run in buffer/rejected")
 
 
 Send = Callable[[ServiceApi], Outcome]
+_UNAUTHORIZED = "the service refused the token (check TELEMETRY_API_TOKEN); runs are kept in the buffer"
 
 
 class SyncDelivery:
@@ -131,7 +134,7 @@ class SyncDelivery:
                 self._metrics.increment("delivery.delivered")
             case Refused(status_code=401 | 403, reason=reason):
                 # Not the record's fault: keep it for a sync with the right token.
-                self._metrics.swallowed("delivery.unauthorized", reason)
+                self._metrics.swallowed("delivery.unauthorized", reason, _UNAUTHORIZED)
                 self._sink.fallback(fallback, "unauthorized")
             case Refused(reason=reason):
                 self._sink.reject(fallback, reason)
@@ -155,7 +158,7 @@ class SyncDelivery:
             case RunUnknown():
                 return False, f"Run ID not found: {effect.run_id}"
             case Refused(status_code=401 | 403, reason=reason):
-                self._metrics.swallowed("delivery.unauthorized", reason)
+                self._metrics.swallowed("delivery.unauthorized", reason, _UNAUTHORIZED)
                 return self._buffer_commit(effect, "unauthorized")
             case Refused(reason=reason):
                 return False, f"Commit association failed for run {effect.run_id}: {reason}"

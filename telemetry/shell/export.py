@@ -76,7 +76,7 @@ class ExportLane:
             self._queue.put_nowait(record)
         except queue.Full:
             self._metrics.increment("export.dropped_queue_full")
-            self._metrics.swallowed("export.queue", "export queue full; run dropped from the export")
+            self._metrics.swallowed("export.queue", "queue full; a run was left out of the export", "secondary export dropped a run")
             return
         self._start_thread()
 
@@ -86,7 +86,7 @@ class ExportLane:
         try:
             self._thread.ensure_started()
         except Exception as error:
-            self._metrics.swallowed("export.thread_start", error)
+            self._metrics.swallowed("export.thread_start", error, "could not start the export thread; it is tried again")
             return False
         return True
 
@@ -105,7 +105,7 @@ class ExportLane:
                 self._export(record)
             except Exception as error:
                 self._metrics.increment("export.failed")
-                self._metrics.swallowed(f"export.{type(error).__name__}", error, logging.DEBUG, _POST_FAILED)
+                self._metrics.swallowed(f"export.{type(error).__name__}", error, _POST_FAILED, logging.DEBUG)
             finally:
                 self._queue.task_done()
 
@@ -125,10 +125,10 @@ class ExportLane:
                 self._metrics.increment("export.delivered")
             case Refused(reason=reason):
                 self._metrics.increment("export.refused")
-                self._metrics.swallowed("export.refused", reason, logging.DEBUG, _POST_FAILED)
+                self._metrics.swallowed("export.refused", reason, _POST_FAILED, logging.DEBUG)
             case _:
                 self._metrics.increment("export.failed")
-                self._metrics.swallowed("export.unavailable", getattr(outcome, "reason", "gave up"), logging.DEBUG, _POST_FAILED)
+                self._metrics.swallowed("export.unavailable", getattr(outcome, "reason", "gave up"), _POST_FAILED, logging.DEBUG)
 
     def _post(self, body: bytes) -> Outcome:
         timeout = self._timeout_s
@@ -166,7 +166,7 @@ class ExportLane:
                 break
         # Taken without task_done: unfinished now counts what was queued plus the one in flight.
         self._metrics.increment("export.dropped_at_exit", self._queue.unfinished_tasks)
-        self._metrics.swallowed("export.exit", "exit budget ran out; remaining exports dropped")
+        self._metrics.swallowed("export.exit", "exit budget ran out; remaining exports dropped", "secondary export stopped at exit")
 
     def after_fork(self) -> None:
         self._thread.after_fork()

@@ -36,7 +36,7 @@ class HeartbeatWorker:
                 beat()
                 self._metrics.increment("heartbeat.beats")
             except Exception as error:
-                self._metrics.swallowed(f"heartbeat.{type(error).__name__}", error)
+                self._metrics.swallowed(f"heartbeat.{type(error).__name__}", error, "the lease heartbeat failed; it is tried again")
 
     def drain(self, deadline: float) -> None:
         """Nothing to save (a lease is renewed, not kept); just stop."""

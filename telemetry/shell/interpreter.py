@@ -29,6 +29,19 @@ from telemetry.shell.self_metrics import LOGGER, SelfMetrics
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 _LOGGED_MESSAGES = 4096
+_SPEC_TAGS = ("[WARN] ", "[ERROR] ")
+# What failed, in plain words, for the once-per-kind warning of an effect that raised.
+_FAILURE_HEADLINES: dict[type, str] = {
+    PostRun: "sending a new run to the service failed",
+    PatchRun: "sending a run update to the service failed",
+    PostCommit: "sending a commit association to the service failed",
+    FindRunAndPostCommit: "associating a commit with a run on the service failed",
+    AppendBuffer: "could not write to the buffer directory",
+    AppendNdjson: "could not queue an NDJSON backup line",
+    PostSheets: "could not queue a run for the secondary export",
+    IncrementMetric: "could not count a self-metric",
+    Log: "could not log a message",
+}
 
 
 class Interpreter:
@@ -58,9 +71,9 @@ class Interpreter:
             Log: self._log,
         }
         self._logged: set[str] = set()
-        missing = set(EFFECT_TYPES) - set(self._performers)
+        missing = set(EFFECT_TYPES) - (set(self._performers) & set(_FAILURE_HEADLINES))
         if missing:
-            raise TypeError(f"no performer for {sorted(cls.__name__ for cls in missing)}")
+            raise TypeError(f"no performer or headline for {sorted(cls.__name__ for cls in missing)}")
 
     def run(self, effects: Iterable[Effect]) -> Any:
         reply = None
@@ -78,7 +91,8 @@ class Interpreter:
 
     def failed(self, effect: Effect, error: Exception) -> None:
         """Count and log (once per kind) an effect that raised, then run its fallback."""
-        self._metrics.swallowed(f"{type(effect).__name__}.{type(error).__name__}", error)
+        kind = type(effect)
+        self._metrics.swallowed(f"{kind.__name__}.{type(error).__name__}", error, _FAILURE_HEADLINES[kind])
         fallback = getattr(effect, "fallback", None)
         if isinstance(fallback, AppendBuffer):
             self._sink.fallback(fallback, "error")
@@ -102,4 +116,7 @@ class Interpreter:
         if len(self._logged) >= _LOGGED_MESSAGES:
             self._logged.clear()
         self._logged.add(effect.message)
-        LOGGER.log(_LEVELS.get(effect.level, logging.WARNING), "telemetry: %s", effect.message)
+        # A message in the spec's own words ("[WARN] Run ID not found: ...") is logged as the
+        # spec gives it; every other one gets the client's one prefix.
+        prefix = "" if effect.message.startswith(_SPEC_TAGS) else "telemetry: "
+        LOGGER.log(_LEVELS.get(effect.level, logging.WARNING), "%s%s", prefix, effect.message)

@@ -44,7 +44,7 @@ def encode_line(kind: NdjsonKind, body: RunRecord | RunEvent, metrics: SelfMetri
     try:
         return ndjson_line(kind, body)
     except Exception as error:
-        metrics.swallowed("ndjson.encode", error)
+        metrics.swallowed("ndjson.encode", error, "could not encode an event as JSON; its payload is written as text")
     if isinstance(body, RunEvent):
         return ndjson_line(kind, attrs.evolve(body, payload=safe_repr(body.payload)))
     return ndjson_line(kind, body)
@@ -125,7 +125,7 @@ class NdjsonWriter:
             except Exception as error:
                 # No writer thread to be had: write now, and try to start one next line.
                 self._wake.clear()
-                self._metrics.swallowed("ndjson.thread_start", error)
+                self._metrics.swallowed("ndjson.thread_start", error, "could not start the NDJSON writer thread; writing in the caller's thread")
                 self.flush()
 
     def flush(self, deadline: float | None = None) -> bool:
@@ -141,7 +141,7 @@ class NdjsonWriter:
             try:
                 self._write(None, retry_now=False)
             except Exception as error:  # the thread must outlive any one bad batch
-                self._metrics.swallowed(f"ndjson.writer.{type(error).__name__}", error)
+                self._metrics.swallowed(f"ndjson.writer.{type(error).__name__}", error, "the NDJSON writer hit an error and goes on")
             # Let lines gather for one interval, so a busy agent costs one write per interval.
             self._hurry.wait(self._interval)
 
@@ -201,7 +201,7 @@ class NdjsonWriter:
 
     def _failed(self, lines: list[bytes], error: OSError | str) -> None:
         self._held.extendleft(reversed(lines))
-        self._metrics.swallowed("ndjson.write", error, headline="NDJSON write failed")
+        self._metrics.swallowed("ndjson.write", error, "NDJSON write failed")
         self._retry_s = min(self._max_retry_s, max(self._first_retry_s, 2 * self._retry_s))
         self._retry_at = time.monotonic() + self._retry_s
 
@@ -217,14 +217,14 @@ class NdjsonWriter:
             self._metrics.swallowed(
                 "ndjson.overflow",
                 f"writes failed past the queue's {self._capacity} lines; the oldest are dropped",
-                headline="NDJSON lines lost",
+                "NDJSON lines lost",
             )
 
     def _give_up(self) -> None:
         lost = len(self._held)
         self._held.clear()
         self._metrics.increment("ndjson.lines_lost", lost)
-        self._metrics.swallowed("ndjson.closed", f"{lost} lines still unwritable at close", headline="NDJSON lines lost")
+        self._metrics.swallowed("ndjson.closed", f"{lost} lines still unwritable at close", "NDJSON lines lost")
 
     def ensure_started(self) -> None:
         """Started on the first line; nothing to do before that."""

@@ -36,7 +36,9 @@ class Runtime:
         if self.export is not None:
             self.lifecycle.add(self.export)
         self.lifecycle.add(HeartbeatWorker(config.heartbeat_interval_s, beat, metrics))
-        self.lifecycle.add(BackgroundSync(lambda: _sync_worker(self, metrics), config.sync_interval_s, metrics))
+        # Without a service there is nothing to sync to: the buffer waits for `telemetry sync`.
+        sync_interval_s = config.sync_interval_s if self.link.has_service else 0.0
+        self.lifecycle.add(BackgroundSync(lambda: _sync_worker(self, metrics), sync_interval_s, metrics))
         self.lifecycle.on_fork(self.link.after_fork)
         self.lifecycle.on_fork(metrics.reset_after_fork)
 

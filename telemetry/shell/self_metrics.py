@@ -47,16 +47,14 @@ class SelfMetrics:
             self._logged.add(kind)
             return True
 
-    def swallowed(
-        self, kind: str, error: BaseException | str, level: int = logging.WARNING, headline: str | None = None
-    ) -> None:
-        """Count an error by `kind` (`errors.<kind>`) and log it the first time that kind
-        occurs, as `{headline}: {error}` (the spec's wording where it gives one)."""
+    def swallowed(self, kind: str, error: BaseException | str, headline: str, level: int = logging.WARNING) -> None:
+        """Count an error by `kind` (the counter `errors.<kind>` keeps the internal name) and
+        log it the first time that kind occurs, in plain words: `telemetry: {headline}:
+        {error}` (the headline in the spec's wording where it gives one)."""
         self.increment(f"errors.{kind}")
         if self.first_time(kind):
             detail = error if isinstance(error, str) else describe(error)
-            start = headline if headline is not None else f"telemetry: {kind} failed"
-            LOGGER.log(level, "%s: %s (logged once; counted in self_metrics)", start, detail)
+            LOGGER.log(level, "telemetry: %s: %s (logged once; counted in self_metrics)", headline, detail)
 
     def reset_after_fork(self) -> None:
         """A lock held by another thread at fork time would stay held in the child forever."""

@@ -1,6 +1,7 @@
 """The client's link to the service: one lazily built `ServiceApi` (keep-alive httpx client,
 short timeouts, bearer token) per process, guarded by the circuit breaker, with the
-background probe that closes the breaker again once the service answers."""
+background probe that closes the breaker again once the service answers. A client without
+a usable service URL (`NO_SERVICE`) never sends: every delivery takes its fallback."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import threading
 
 from telemetry.shell.breaker import CircuitBreaker
-from telemetry.shell.config import TelemetryConfig
+from telemetry.shell.config import TelemetryConfig, url_problem
 from telemetry.shell.self_metrics import LOGGER, SelfMetrics
 from telemetry.shell.service_api import ServiceApi, Unavailable
 
@@ -19,6 +20,7 @@ class ServiceLink:
     def __init__(self, config: TelemetryConfig, metrics: SelfMetrics) -> None:
         self._config = config
         self._metrics = metrics
+        self.has_service = url_problem(config.api_url) is None
         self.breaker = CircuitBreaker(config.breaker_cooldown_s)
         self._api: ServiceApi | None = None
         self._pid = 0
@@ -42,6 +44,13 @@ class ServiceLink:
 
     def admit(self) -> bool:
         """True if a request may go to the service now; False means: take the fallback."""
+        if not self.has_service:
+            self._metrics.increment("delivery.no_service")
+            self._metrics.swallowed(
+                "no_service", "the configured api_url was malformed (see the configuration warning)",
+                "no service to send to; keeping every run in the buffer",
+            )  # fmt: skip
+            return False
         verdict = self.breaker.admit()
         if verdict == "send":
             return True
@@ -57,7 +66,7 @@ class ServiceLink:
             self._metrics.increment("breaker.opened")
             reason = outcome.reason if isinstance(outcome, Unavailable) else "unavailable"
             self._metrics.swallowed(
-                "service", f"{reason}; buffering until it answers again", headline="API unavailable, buffering event"
+                "service", f"{reason}; buffering until it answers again", "API unavailable, buffering event"
             )
 
     def _probe(self) -> None:

@@ -70,5 +70,5 @@ def _sqlite_stats(db_path: Path, metrics: SelfMetrics) -> dict[str, Any] | None:
         finally:
             connection.close()
     except sqlite3.Error as error:
-        metrics.swallowed(f"stats.sqlite.{type(error).__name__}", error)
+        metrics.swallowed(f"stats.sqlite.{type(error).__name__}", error, "could not read statistics from the database file")
         return None

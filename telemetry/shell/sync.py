@@ -174,7 +174,7 @@ class SyncWorker:
             return 0  # reported by the pass as "cannot list buffer"
 
     def _note(self, kind: str, detail: str) -> None:
-        self.metrics.swallowed("sync." + kind.replace(" ", "_"), detail)
+        self.metrics.swallowed("sync." + kind.replace(" ", "_"), detail, f"background sync: {kind}")
 
     # -- background thread ---------------------------------------------------------------
 
@@ -263,7 +263,7 @@ class BackgroundSync:
                 self._worker, self._pid = self._make_worker(), os.getpid()
             except Exception as error:
                 self._off = True
-                self._metrics.swallowed("sync.start", error)
+                self._metrics.swallowed("sync.start", error, "the background sync could not start; the buffer waits for `telemetry sync`")
                 return
         self._worker.start(self._interval_s)
 

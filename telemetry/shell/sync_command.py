@@ -1,6 +1,7 @@
 """`telemetry sync`: drain a buffer directory into the service from the command line, with a
 progress bar and a final summary. Exit code 0 when the buffer is empty afterwards, 1 when
-entries remain (service down, not authorized, or the buffer directory cannot be written)."""
+entries remain (service down, not authorized, or the buffer directory cannot be written),
+2 for a mistake in the call (a buffer directory that does not exist, a malformed URL)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from telemetry.cli_config import ConfigMistake, service_url
 from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.config import TelemetryConfig
 from telemetry.shell.service_api import ServiceApi
@@ -107,7 +109,9 @@ def sync(
     # Errors are listed after the summary; the once-per-kind log lines would repeat them.
     logging.getLogger("telemetry").addHandler(logging.NullHandler())
     config = TelemetryConfig.from_env()
-    url, token, directory = api_url or config.api_url, token or config.api_token, buffer_dir or config.buffer_dir
+    url, token, directory = service_url(api_url, config), token or config.api_token, buffer_dir or config.buffer_dir
+    if buffer_dir is not None and not buffer_dir.is_dir():
+        raise ConfigMistake(f"--buffer-dir {buffer_dir} is not a directory (nothing to sync from there)")
 
     def make_worker() -> SyncWorker:
         return SyncWorker(BufferDirectory(directory), ServiceApi(url, token, read_timeout=timeout))

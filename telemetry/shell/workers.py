@@ -100,7 +100,9 @@ class Lifecycle:
             try:
                 worker.ensure_started()
             except Exception as error:
-                self._metrics.swallowed(f"thread_start.{type(worker).__name__}", error)
+                self._metrics.swallowed(
+                    f"thread_start.{type(worker).__name__}", error, "could not start a background thread; it is tried again at the next run"
+                )
 
     def close(self, budget_s: object = None) -> None:
         """Drain every worker within `budget_s` (None, or anything but a number >= 0: the
@@ -111,6 +113,7 @@ class Lifecycle:
                 "close.budget",
                 f"a close budget of type {type(budget_s).__name__} is not a number >= 0;"
                 f" the exit budget ({self._exit_budget_s} s) is used instead",
+                "close() was given an unusable budget",
             )
             seconds = self._exit_budget_s
         self._close(time.monotonic() + seconds)
@@ -132,7 +135,7 @@ class Lifecycle:
             try:
                 worker.drain(deadline)
             except Exception as error:
-                self._metrics.swallowed(f"drain.{type(worker).__name__}", error)
+                self._metrics.swallowed(f"drain.{type(worker).__name__}", error, "a background task could not finish at close")
 
     def after_fork(self) -> None:
         for reset in self._fork_hooks:

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from telemetry.core import (
@@ -112,6 +112,30 @@ def test_unknown_status_ends_the_run_as_failure_with_a_warning(said: str, start:
     assert not state.active
 
 
+@given(garbage_statuses | st.just("running") | st.text(min_size=41), start_runs(), st.none() | st.text(max_size=20))
+def test_unknown_status_says_why_in_error_summary_unless_the_agent_gave_one(
+    said: str, start: StartRun, given_summary: str | None
+) -> None:
+    assume(terminal_status(said) is None)
+    fields = {} if given_summary is None else {"error_summary": given_summary}
+    start = attrs.evolve(start, fields={k: v for k, v in start.fields.items() if k != "error_summary"})
+    state = decide(RegistryState(), start).state
+    (run_id,) = state.active.keys()
+    record = _patch(decide(state, EndRun(run_id, said, start.at, fields)).effects).record
+    if given_summary is not None:
+        assert record.error_summary == given_summary
+    else:
+        shown = said if len(said) <= 40 else said[:40] + "…"
+        assert record.error_summary == f"unknown status '{shown}' recorded as failure"
+    assert "error_summary" in _patch(decide(state, EndRun(run_id, said, start.at, fields)).effects).fields
+
+
+@given(good_terminal_said | alias_said, start_runs())
+def test_a_known_status_adds_no_error_summary(said: str, start: StartRun) -> None:
+    _, effects = _end(said, start)
+    assert _patch(effects).record.error_summary is None
+
+
 @given(st.text(max_size=12) | alias_said.flatmap(spelled_loosely))
 def test_stored_status_accepts_running_and_terminal_words_only(said: str) -> None:
     word = said.strip().lower()
@@ -159,7 +183,7 @@ def test_end_or_set_metrics_of_unknown_run_warns_and_changes_nothing(
 ) -> None:
     command = attrs.evolve(command, run_id="no-such-run")
     method = "end_run" if isinstance(command, EndRun) else "set_metrics"
-    warning = Log("warning", "Run ID not found: no-such-run")
+    warning = Log("warning", "[WARN] Run ID not found: no-such-run")  # the spec's words
     assert decide(state, command) == Decision(
         state, None, (warning, IncrementMetric(f"{method}.unknown_run"))
     )

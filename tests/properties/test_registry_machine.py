@@ -133,7 +133,7 @@ class RegistryMachine(RuleBasedStateMachine):
             self.ended.append(run_id)
         else:
             assert decision.effects == (
-                Log("warning", f"Run ID not found: {run_id}"),
+                Log("warning", f"[WARN] Run ID not found: {run_id}"),
                 IncrementMetric("end_run.unknown_run"),
             )
         self.state = decision.state

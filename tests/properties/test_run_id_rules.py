@@ -92,7 +92,9 @@ def test_rejected_custom_id_falls_back_to_generated_id(command: StartRun, reject
     assert decision.reply == decide(RegistryState(), command).reply
     assert _GENERATED.fullmatch(decision.reply)
     assert decision.state.counters == RunIdCounters(generated=1, **{f"rejected_{reason}": 1})
-    assert Log("warning", f"Custom run_id rejected ({reason}); using a generated run_id") in decision.effects
+    shown = repr(run_id if len(run_id) <= 40 else run_id[:40] + "…")
+    used = decision.reply
+    assert Log("warning", f"Custom run_id {shown} rejected ({reason}); using generated run_id {used}") in decision.effects
 
 
 @given(start_runs())
@@ -128,7 +130,8 @@ def test_duplicate_custom_id_gets_duplicate_suffix_within_255(
     assert len(second.reply) <= MAX_RUN_ID
     assert set(second.state.active) == {custom, second.reply}
     assert second.state.counters == RunIdCounters(custom_accepted=2, duplicates_detected=1)
-    assert Log("error", f"Custom run_id '{custom}' is already active") in second.effects
+    shown = custom if len(custom) <= 40 else custom[:40] + "…"
+    assert Log("error", f"Custom run_id '{shown}' is already active; using {second.reply}") in second.effects
 
 
 @given(start_runs(nonce=split_nonces), names)

@@ -33,6 +33,15 @@ def test_host_port_token_and_paths_come_from_the_environment(tmp_path: Path) -> 
     assert build_config(env={**env, "TELEMETRY_DB_PATH": str(tmp_path / "own.sqlite")}).db_path == tmp_path / "own.sqlite"
 
 
+def test_the_service_takes_the_clients_token_variable_and_the_older_alias() -> None:
+    assert build_config(env={"TELEMETRY_API_TOKEN": "shared"}).auth_token == "shared"
+    assert build_config(env={"TELEMETRY_API_AUTH_TOKEN": "older"}).auth_token == "older"
+    assert build_config(env={"TELEMETRY_API_TOKEN": "same", "TELEMETRY_API_AUTH_TOKEN": "same"}).auth_token == "same"
+    with pytest.raises(ConfigError, match="different tokens"):
+        build_config(env={"TELEMETRY_API_TOKEN": "one", "TELEMETRY_API_AUTH_TOKEN": "other"})
+    assert build_config(auth_token="flag", env={"TELEMETRY_API_TOKEN": "shared"}).auth_token == "flag"
+
+
 def test_flags_win_over_the_environment(tmp_path: Path) -> None:
     env = {"TELEMETRY_API_HOST": "0.0.0.0", "TELEMETRY_API_PORT": "9123", "TELEMETRY_DB_PATH": "/env.sqlite"}
     config = build_config(host="127.0.0.2", port=0, db_path=tmp_path / "flag.sqlite", env=env)
@@ -59,6 +68,8 @@ def test_a_postgresql_url_selects_postgresql(url: str) -> None:
     ("env", "message"),
     [({"TELEMETRY_API_PORT": "http"}, "TELEMETRY_API_PORT"),
      ({"TELEMETRY_DATABASE_URL": "sqlite:///"}, "sqlite:///path"),
+     ({"TELEMETRY_DATABASE_URL": "mysql://x"}, "'mysql://x' is not one this service can use"),
+     ({"TELEMETRY_DATABASE_URL": "notaurl"}, "'notaurl' is not one this service can use"),
      ({"TELEMETRY_SWEEP_LEASE_SECONDS": "soon"}, "TELEMETRY_SWEEP_LEASE_SECONDS")],
 )  # fmt: skip
 def test_unusable_values_are_refused_with_the_variable_named(env: dict[str, str], message: str) -> None:

@@ -62,3 +62,49 @@ def test_the_demo_names_the_status_of_a_refused_read(service_factory: ServiceFac
     guarded = service_factory(auth_token="not-sent-by-the-demo")
     with pytest.raises(click.ClickException, match="answered 401"):
         _show(Console(file=io.StringIO()), guarded.url)
+
+
+def _demo(data_dir: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "telemetry", "demo", "--data-dir", str(data_dir)],
+        env={**os.environ, "PYTHONPATH": str(REPO), **env}, cwd=cwd, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_the_demo_refuses_a_directory_it_did_not_make_and_leaves_its_files_alone(tmp_path: Path) -> None:
+    data_dir = tmp_path / "precious"
+    (data_dir / "notes").mkdir(parents=True)
+    (data_dir / "thesis.txt").write_text("years of work")
+    (data_dir / "notes" / "telemetry.sqlite").write_text("not the demo's")
+    done = _demo(data_dir, tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr and "not empty" in done.stderr
+    assert (data_dir / "thesis.txt").read_text() == "years of work"
+    assert sorted(p.name for p in data_dir.rglob("*")) == ["notes", "telemetry.sqlite", "thesis.txt"]
+
+
+def test_the_demo_refuses_a_data_dir_that_is_a_file(tmp_path: Path) -> None:
+    a_file = tmp_path / "report.txt"
+    a_file.write_text("keep me")
+    done = _demo(a_file, tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert a_file.read_text() == "keep me"
+
+
+def test_a_second_demo_in_its_own_directory_replaces_only_what_it_wrote_and_fits_80_columns(tmp_path: Path) -> None:
+    data_dir = tmp_path / "demo"
+    assert _demo(data_dir, tmp_path, COLUMNS="80").returncode == 0
+    (data_dir / "my-notes.txt").write_text("written between two demos")
+    done = _demo(data_dir, tmp_path, COLUMNS="80")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (data_dir / "my-notes.txt").read_text() == "written between two demos"
+    assert len(file_rows(data_dir / "telemetry.sqlite")) == 5  # the first demo's rows were replaced
+
+    lines = done.stdout.splitlines()
+    table = lines[next(i for i, line in enumerate(lines) if "agent_runs in the service" in line) :]
+    table = table[: next(i for i, line in enumerate(table) if "ms = duration_ms" in line) + 1]
+    assert table and all(len(line) <= 80 for line in table), "\n".join(table)
+    cells = " ".join(table)
+    assert all(run_id in cells for run_id in ("demo-crawl-001", "demo-translate-001", "demo-index-001"))
+    assert "run_id_metrics: how this client chose run ids" in done.stdout
+    assert "error_summary of demo-translate-001: _DemoFailure: translation service quota" in done.stdout

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from telemetry.service.config import SERVICE_ENV
 from tests.service.helpers import file_rows, run_body
@@ -65,3 +67,41 @@ def test_serve_refuses_a_database_file_it_cannot_open(tmp_path: Path) -> None:
 
 def test_serve_refuses_a_postgresql_url_in_this_build(tmp_path: Path) -> None:
     assert "PostgreSQL" in _serve_fails(tmp_path, "--database-url", "postgresql://localhost/telemetry")
+
+
+def _refused_in_one_line(tmp_path: Path, *args: str, port: int | None = None) -> str:
+    """`telemetry serve` with `args` exits 2 before startup with one line on stderr."""
+    done = subprocess.run(
+        [sys.executable, "-m", "telemetry", "serve", "--port", str(port or free_port()), *args],
+        env=_environment(), cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr and "startup" not in done.stderr, done.stderr
+    return done.stderr
+
+
+@pytest.mark.parametrize("url", ["mysql://x", "notaurl", "http://localhost/db"])
+def test_serve_refuses_a_database_url_that_is_neither_sqlite_nor_postgresql(tmp_path: Path, url: str) -> None:
+    assert url in _refused_in_one_line(tmp_path, "--database-url", url)
+    assert not (tmp_path / ".telemetry").exists()  # not started on the default SQLite file
+
+
+def test_serve_refuses_a_db_path_whose_directory_cannot_be_created(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    stderr = _refused_in_one_line(tmp_path, "--db", str(tmp_path / "a-file" / "sub" / "t.sqlite"))
+    assert "cannot create the directory" in stderr
+
+
+def test_serve_refuses_a_database_file_it_cannot_open_in_one_line(tmp_path: Path) -> None:
+    not_a_database = tmp_path / "garbage.sqlite"
+    not_a_database.write_bytes(b"this is not a SQLite file" * 100)
+    assert "not a database" in _refused_in_one_line(tmp_path, "--db", str(not_a_database))
+
+
+def test_serve_refuses_a_port_in_use_before_startup(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        stderr = _refused_in_one_line(tmp_path, "--db", str(tmp_path / "t.sqlite"), port=port)
+    assert f"port {port}" in stderr and "in use" in stderr

@@ -92,6 +92,22 @@ def test_sweep_command_asks_the_service_with_the_token(sweeper: ServiceProcess) 
         assert _status(api, runs["stale"]) == "timeout"
 
 
+def test_sweep_command_takes_api_url_and_token_like_sync(sweeper: ServiceProcess) -> None:
+    # A token in the shell that is wrong must lose to the option.
+    with sweeper.client() as api:
+        runs = _runs(api)
+        done = _telemetry("sweep", "--api-url", sweeper.url, "--token", TOKEN, "--lease-seconds", str(LEASE_SECONDS),
+                          env={"TELEMETRY_API_TOKEN": "wrong"})  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert _status(api, runs["stale"]) == "timeout"
+    assert "--url" not in _telemetry("sweep", "--help").stdout  # the older name still works, unlisted
+
+
+def test_sweep_command_refuses_a_malformed_url_in_one_line() -> None:
+    done = _telemetry("sweep", "--api-url", "not-a-url")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "'not-a-url'" in done.stderr
+
+
 def test_sweep_command_on_the_file_directly(service: ServiceProcess) -> None:
     with service.client() as api:
         runs = _runs(api)

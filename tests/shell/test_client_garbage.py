@@ -26,6 +26,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from telemetry import TelemetryClient, TelemetryConfig
+from telemetry.shell.config import NO_SERVICE
 from telemetry.effects.records import TERMINAL_STATUSES
 from tests.shell.helpers import FAST, fast_config, ndjson_lines
 from tests.shell.strategies import Hostile, cyclic, fields, garbage
@@ -154,7 +155,9 @@ def test_a_garbage_config_field_is_warned_about_and_its_default_used(field: str,
         with mock.patch("telemetry.shell.client.LOGGER.warning") as warning:
             client = TelemetryClient(given_config)
         warned = [call.args[1] for call in warning.call_args_list if call.args[1].startswith(f"{field} ")]
-        if warned:  # the default in its place (a directory's default is under the usable base_dir)
+        if warned and field == "api_url":  # a malformed URL means no service, never the default one
+            assert client.config.api_url == NO_SERVICE
+        elif warned:  # the default in its place (a directory's default is under the usable base_dir)
             others = {name: place for name, place in places.items() if name != field}
             assert getattr(client.config, field) == getattr(TelemetryConfig(**others), field)
         else:
@@ -170,12 +173,13 @@ def test_a_garbage_config_field_is_warned_about_and_its_default_used(field: str,
 @pytest.mark.parametrize(
     ("field", "value"),
     [("api_url", 5), ("exit_budget_s", "x"), ("exit_budget_s", math.nan), ("exit_budget_s", -1.0),
-     ("read_timeout_s", 0), ("connect_timeout_s", -0.5), ("ndjson_dir", 5), ("base_dir", None), ("buffer_fsync", "sometimes")],
+     ("read_timeout_s", 0), ("connect_timeout_s", -0.5), ("ndjson_dir", 5), ("base_dir", None), ("buffer_fsync", "sometimes"),
+     ("heartbeat_interval_s", -5.0), ("sync_interval_s", -1), ("ndjson_flush_interval_s", -0.1), ("breaker_cooldown_s", -3.0)],
 )  # fmt: skip
 def test_each_bad_value_the_reviewers_named_is_warned_about(field: str, value: Any, caplog: pytest.LogCaptureFixture) -> None:
     with tempfile.TemporaryDirectory() as base, chdir(base), caplog.at_level(logging.WARNING, logger="telemetry"):
         client = TelemetryClient(TelemetryConfig(**{**FAST, "api_url": closed_port_url(), "base_dir": base, field: value}))
         client.close(0.5)
-    assert f"telemetry config: {field} " in caplog.text
+    assert f"telemetry: configuration problem: {field} " in caplog.text and f"got {value!r}" in caplog.text
     defaults = TelemetryConfig() if field == "base_dir" else TelemetryConfig(base_dir=base)
-    assert getattr(client.config, field) == getattr(defaults, field)
+    assert getattr(client.config, field) == (NO_SERVICE if field == "api_url" else getattr(defaults, field))

@@ -75,7 +75,7 @@ def test_config_problems_keep_defaults_and_are_listed() -> None:
     problems = " | ".join(config.validate())
     assert config.buffer_fsync == "always"
     assert "TELEMETRY_BUFFER_FSYNC='sometimes'" in problems and "GOOGLE_SHEETS_API_ENABLED='maybe'" in problems
-    assert "api_url is not an http(s) URL, got 'ftp://x'" in problems and "export enabled" in problems
+    assert "api_url is not an http(s) URL with a host, got 'ftp://x'" in problems and "export enabled" in problems
     assert "read_timeout_s must be > 0" in " ".join(TelemetryConfig(read_timeout_s=0).validate())
     assert "exit_budget_s must be >= 0" in " ".join(TelemetryConfig(exit_budget_s=-1).validate())
 
@@ -108,9 +108,11 @@ def test_a_full_queue_writes_in_the_callers_thread_and_loses_nothing(tmp_path: P
 def test_a_performer_that_raises_runs_the_fallback_and_logs_once(
     make_client: ClientFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = make_client("http://host:port")  # httpx refuses to build a client for it
+    client = make_client("http://a..b/")  # a well-formed URL whose host httpx cannot encode
     with caplog.at_level(logging.WARNING, logger="telemetry"):
         run_ids = [client.start_run("agent", "job") for _ in range(3)]
     assert [e.record.run_id for e in buffer_entries(tmp_path / "base" / "buffer")] == run_ids
-    assert client.self_metrics()["errors.PostRun.InvalidURL"] == 3
-    assert caplog.text.count("PostRun.InvalidURL failed") == 1
+    assert client.self_metrics()["errors.PostRun.UnicodeError"] == 3  # the counter keeps its internal name
+    # The warning is in plain words, once: never "PostRun.UnicodeError failed".
+    assert caplog.text.count("telemetry: sending a new run to the service failed: UnicodeError") == 1
+    assert "PostRun" not in caplog.text

@@ -102,7 +102,7 @@ class ServiceProcess:
         # middle of one would change what it counts. Tests of the automatic sweep set it.
         env["TELEMETRY_SWEEP_LEASE_SECONDS"] = "0"
         if self.auth_token:
-            env["TELEMETRY_API_AUTH_TOKEN"] = self.auth_token
+            env["TELEMETRY_API_TOKEN"] = self.auth_token  # the client's variable too (alias: ..._AUTH_TOKEN)
         env.update(self._extra_env)
         return env
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -85,3 +86,28 @@ def test_sync_with_two_workers_drains_a_buffer_larger_than_a_window(shared_servi
     assert summary["delivered"] + summary["duplicates"] == entries and summary["remaining"] == 0
     assert "died" not in result.stderr and "Traceback" not in result.stderr
     assert not buffer.pending()
+
+
+def _refused_in_one_line(*args: str, env: dict[str, str] | None = None) -> str:
+    """`telemetry sync` exits 2 at once with one line on stderr and no traceback."""
+    done = subprocess.run(
+        [sys.executable, "-m", "telemetry", "sync", *args],
+        capture_output=True, text=True, timeout=60, env=None if env is None else {**os.environ, **env},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    return done.stderr
+
+
+def test_sync_refuses_a_buffer_dir_that_does_not_exist(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-buffer"
+    assert str(missing) in _refused_in_one_line("--buffer-dir", str(missing), "--api-url", "http://127.0.0.1:9")
+    assert not missing.exists()
+
+
+def test_sync_loop_refuses_a_malformed_url_instead_of_retrying_forever(tmp_path: Path) -> None:
+    write_entry(tmp_path, 0, BufferEntry("create", simple_record()))
+    assert "'not-a-url'" in _refused_in_one_line("--loop", "--buffer-dir", str(tmp_path), "--api-url", "not-a-url")
+    stderr = _refused_in_one_line("--buffer-dir", str(tmp_path), env={"TELEMETRY_API_URL": "localhost:8765"})
+    assert "TELEMETRY_API_URL 'localhost:8765'" in stderr
+    assert len(BufferDirectory(tmp_path).pending()) == 1
