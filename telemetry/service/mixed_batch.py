@@ -18,7 +18,6 @@ Item statuses: `created`, `duplicate`, `updated`, `not_found`, `error` (with the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -56,7 +55,7 @@ def _checked(index: int, item: Any) -> tuple[Result, str, bool, dict[str, Any] |
     try:
         if operation == "create":
             return result, str(event_id), True, validated_create(record)
-        if operation == "update" and isinstance(event_id, str):
+        if operation == "update" and isinstance(record, dict) and isinstance(event_id, str):
             fields = item.get("fields")
             if isinstance(fields, list) and all(isinstance(name, str) and name in record for name in fields):
                 return result, event_id, False, validated_patch({name: record[name] for name in fields})
@@ -91,7 +90,7 @@ def _fold(row: Row, updates: list[tuple[Result, dict[str, Any]]]) -> Row:
     return row
 
 
-async def _apply_updates(store: Store, event_id: str, updates: list[tuple[Result, Mapping[str, Any]]]) -> None:
+async def _apply_updates(store: Store, event_id: str, updates: list[tuple[Result, dict[str, Any]]]) -> None:
     for result, changes in updates:
         applied = await store.update(event_id, changes, datetime.now(timezone.utc))
         result["status"] = "not_found" if applied is None else "updated"

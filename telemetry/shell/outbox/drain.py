@@ -1,0 +1,49 @@
+"""`telemetry sync`'s part of the outbox: adopt every segment whose process is gone and
+deliver it until it is empty or the service cannot take more."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+from telemetry.shell.outbox.courier import Courier
+from telemetry.shell.outbox.segments import OUTBOX_DIR, segment_paths
+from telemetry.shell.outbox.writer import Outbox
+from telemetry.shell.self_metrics import SelfMetrics
+from telemetry.shell.service_api import ServiceApi
+
+_COUNTS = ("delivered", "duplicates", "rejected", "quarantined")
+
+
+@attrs.frozen
+class OutboxReport:
+    """What one drain did: entries settled (acknowledged, duplicates, rejected, quarantined),
+    segments still there afterwards (held by live processes, or not delivered), and the
+    reason delivery stopped if the service could not take a batch."""
+
+    delivered: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    quarantined: int = 0
+    segments_left: int = 0
+    unavailable: str | None = None
+
+
+def drain_outbox(buffer_dir: Path, api: ServiceApi, metrics: SelfMetrics | None = None) -> OutboxReport:
+    """Deliver the segments of dead processes in `buffer_dir`'s outbox (see the module)."""
+    metrics = metrics or SelfMetrics()
+    before = {name: metrics.count(f"outbox.{name}") for name in _COUNTS}
+    courier = Courier(Outbox(buffer_dir, metrics), lambda: api)
+    try:
+        courier.adopt()
+        while courier.step():
+            pass
+        unavailable = courier.unavailable
+    finally:
+        courier.finish()
+    counts = {name: metrics.count(f"outbox.{name}") - before[name] for name in _COUNTS}
+    reason = getattr(unavailable, "reason", None) if unavailable is not None else None
+    return OutboxReport(
+        **counts, segments_left=len(segment_paths(Path(buffer_dir) / OUTBOX_DIR)), unavailable=reason
+    )

@@ -1,0 +1,70 @@
+"""The outbox as one of the client's lifecycle workers: its courier on a lazily started
+daemon thread (restarted in a forked child, which writes segments of its own), `flush`
+for callers who must know their runs arrived, and the exit: deliver what can be delivered
+within the budget, then fsync and leave the rest on disk for the next client or
+`telemetry sync`."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from telemetry.shell.outbox.courier import Courier
+
+_FLUSH_POLL_S = 0.002
+
+
+class OutboxWorker:
+    """Runs a `Courier` on a daemon thread (see the module)."""
+
+    def __init__(self, courier: Courier) -> None:
+        self.courier = courier
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def ensure_started(self) -> None:
+        if self._thread is not None and self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid():
+                stop = threading.Event()
+                thread = threading.Thread(target=self.courier.run, args=(stop,), name="telemetry-outbox", daemon=True)
+                thread.start()
+                self._thread, self._stop, self._pid = thread, stop, os.getpid()
+
+    def flush(self, timeout_s: float, while_reachable: bool = False) -> bool:
+        """Wait until every entry appended before this call is settled (acknowledged,
+        rejected or quarantined), or `timeout_s` passes; True if it is. `while_reachable`:
+        stop waiting as soon as the service fails a batch (at exit)."""
+        outbox = self.courier.outbox
+        marks = outbox.marks()
+        deadline = time.monotonic() + timeout_s
+        if not outbox.settled(marks):
+            self.ensure_started()
+        while not outbox.settled(marks):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (while_reachable and self.courier.unavailable is not None):
+                return False
+            outbox.wake.set()
+            time.sleep(min(_FLUSH_POLL_S, remaining))
+        return True
+
+    def drain(self, deadline: float) -> None:
+        """Deliver until `deadline` at most, then stop; what is left stays on disk,
+        fsynced, for the next client that starts on this buffer directory."""
+        running = self._thread is not None and self._pid == os.getpid()
+        if running:
+            self.flush(max(0.0, deadline - time.monotonic()), while_reachable=True)
+            self._stop.set()
+            self.courier.outbox.wake.set()
+            assert self._thread is not None
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        self.courier.finish()
+
+    def after_fork(self) -> None:
+        self._thread = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
