@@ -1,5 +1,6 @@
 """`telemetry sync`: drain a buffer directory into the service from the command line, with a
-progress bar and a final summary. Exit code 0 when the buffer is empty afterwards, 1 when
+progress bar and a final summary: the buffer files, and the outbox segments of processes
+that are gone (`telemetry.shell.outbox.drain`). Exit code 0 when the buffer is empty afterwards, 1 when
 entries remain (service down, not authorized, or the buffer directory cannot be written),
 2 for a mistake in the call (a buffer directory that does not exist, a malformed URL)."""
 
@@ -20,6 +21,7 @@ from rich.table import Table
 from telemetry.cli_config import ConfigMistake, service_url
 from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.config import TelemetryConfig
+from telemetry.shell.outbox.drain import drain_outbox
 from telemetry.shell.service_api import ServiceApi
 from telemetry.shell.sync import SyncReport, SyncWorker, backoff_delay
 from telemetry.shell.sync_processes import ProcessPass
@@ -37,6 +39,22 @@ def _combined(total: SyncReport, report: SyncReport) -> SyncReport:
         quarantined=total.quarantined + report.quarantined,
         rejected=total.rejected + report.rejected,
         errors=errors,
+    )
+
+
+def _with_outbox(report: SyncReport, buffer_dir: Path, api: ServiceApi) -> SyncReport:
+    """`report` with the drain of the outbox's dead segments added to it."""
+    outbox = drain_outbox(buffer_dir, api)
+    errors = () if outbox.unavailable is None else (f"service unavailable (outbox): {outbox.unavailable}",)
+    return attrs.evolve(
+        report,
+        delivered=report.delivered + outbox.delivered,
+        duplicates=report.duplicates + outbox.duplicates,
+        quarantined=report.quarantined + outbox.quarantined,
+        rejected=report.rejected + outbox.rejected,
+        remaining=report.remaining + outbox.segments_left,
+        errors=report.errors + errors,
+        service_unavailable=report.service_unavailable or outbox.unavailable is not None,
     )
 
 
@@ -71,7 +89,7 @@ def _drain(
             bar.update(task, completed=done, total=listed, refresh=True)
 
         while True:
-            report = passes.run(worker, advanced)
+            report = _with_outbox(passes.run(worker, advanced), worker.buffer.path, worker.api)
             total = _combined(total, report)
             progressed = report.delivered + report.duplicates + report.quarantined + report.rejected > 0
             # A pass with a process that died may have left entries it held: try again.

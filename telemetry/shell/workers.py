@@ -107,16 +107,21 @@ class Lifecycle:
     def close(self, budget_s: object = None) -> None:
         """Drain every worker within `budget_s` (None, or anything but a number >= 0: the
         exit budget), once; the first ones (files) come first."""
+        self._close(time.monotonic() + self.budget(budget_s, "close"))
+
+    def budget(self, budget_s: object, method: str) -> float:
+        """`budget_s` as seconds to wait; the exit budget for None, and (warned about)
+        for anything but a number >= 0."""
         seconds = self._exit_budget_s if budget_s is None else _wait_seconds(budget_s)
         if seconds is None:
             self._metrics.swallowed(
-                "close.budget",
-                f"a close budget of type {type(budget_s).__name__} is not a number >= 0;"
+                f"{method}.budget",
+                f"a {method} budget of type {type(budget_s).__name__} is not a number >= 0;"
                 f" the exit budget ({self._exit_budget_s} s) is used instead",
-                "close() was given an unusable budget",
+                f"{method}() was given an unusable budget",
             )
             seconds = self._exit_budget_s
-        self._close(time.monotonic() + seconds)
+        return seconds
 
     def at_exit(self) -> None:
         # The budget bounds the whole exit, counted from its start (shared by every client),

@@ -8,7 +8,6 @@ from pathlib import Path
 import attrs
 
 from telemetry.shell.outbox.courier import Courier
-from telemetry.shell.outbox.segments import OUTBOX_DIR, segment_paths
 from telemetry.shell.outbox.writer import Outbox
 from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.shell.service_api import ServiceApi
@@ -19,8 +18,8 @@ _COUNTS = ("delivered", "duplicates", "rejected", "quarantined")
 @attrs.frozen
 class OutboxReport:
     """What one drain did: entries settled (acknowledged, duplicates, rejected, quarantined),
-    segments still there afterwards (held by live processes, or not delivered), and the
-    reason delivery stopped if the service could not take a batch."""
+    the segments of dead processes it could not finish (a live process's segments are its
+    own to deliver), and the reason delivery stopped if the service could not take a batch."""
 
     delivered: int = 0
     duplicates: int = 0
@@ -40,10 +39,9 @@ def drain_outbox(buffer_dir: Path, api: ServiceApi, metrics: SelfMetrics | None 
         while courier.step():
             pass
         unavailable = courier.unavailable
+        left = len(courier.outbox.segments)
     finally:
         courier.finish()
     counts = {name: metrics.count(f"outbox.{name}") - before[name] for name in _COUNTS}
     reason = getattr(unavailable, "reason", None) if unavailable is not None else None
-    return OutboxReport(
-        **counts, segments_left=len(segment_paths(Path(buffer_dir) / OUTBOX_DIR)), unavailable=reason
-    )
+    return OutboxReport(**counts, segments_left=left, unavailable=reason)
