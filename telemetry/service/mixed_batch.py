@@ -2,7 +2,10 @@
 on its own (like `/runs/batch`). An item is a buffer entry as the client keeps it:
 `{"operation": "create" | "update", "record": {...}, "fields": [...]}` (other keys, such as
 the buffer's `format` and `buffered_at`, are ignored); an update sets the named `fields`
-to their values in `record`. Built on the Store's own methods:
+to their values in `record`. The body is a JSON array of items, or, as the client's outbox
+sends it, `{"columns": [names...], "items": [[operation, fields, [values...]], ...]}`: the
+record's field names once, and each item's values in their order. Built on the Store's
+own methods:
 
 - The creates are inserted in one `insert`; the updates that follow a run's create in the
   same request are folded into its row first (one write instead of several), applying the
@@ -96,13 +99,29 @@ async def _apply_updates(store: Store, event_id: str, updates: list[tuple[Result
         result["status"] = "not_found" if applied is None else "updated"
 
 
+def _items(body: Any) -> list[Any]:
+    """The items of a body in either form (see the module); 422 if it is in neither."""
+    if isinstance(body, list):
+        return body
+    columns = body.get("columns") if isinstance(body, dict) else None
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(columns, list) or not isinstance(items, list) or not all(isinstance(c, str) for c in columns):
+        raise invalid(("body",), "body must be a JSON array of entries, or an object with columns and items", "list_type")
+    return [_item(columns, item) for item in items]
+
+
+def _item(columns: list[str], item: Any) -> Any:
+    """An `[operation, fields, values]` item as a buffer entry (None when it is not one:
+    answered `error`)."""
+    if not isinstance(item, list) or len(item) != 3 or not isinstance(item[2], list) or len(item[2]) != len(columns):
+        return None
+    return {"operation": item[0], "fields": item[1], "record": dict(zip(columns, item[2]))}
+
+
 async def apply_mixed(store: Store, body: bytes) -> tuple[int, Any]:
     """Apply a mixed batch: 200 with one result per item, in order; RequestValidationError
-    (422) if the body is not a JSON array."""
-    items = parse_json(body)
-    if not isinstance(items, list):
-        raise invalid(("body",), "body must be a JSON array of buffer entries", "list_type")
-    results, runs = _group(items)
+    (422) if the body is neither form."""
+    results, runs = _group(_items(parse_json(body)))
     # Updates before a run's create in the request come first, as they were sent.
     await asyncio.gather(*(_apply_updates(store, event_id, run.before) for event_id, run in runs.items() if run.before))
     creating = [(run, _fold(run.row, run.after)) for run in runs.values() if run.create is not None and run.row is not None]

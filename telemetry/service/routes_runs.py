@@ -70,6 +70,11 @@ class MixedItem(BaseModel):
     fields: list[str] = []
 
 
+class MixedColumns(BaseModel):
+    columns: list[str]
+    items: list[tuple[Literal["create", "update"], list[str], list[Any]]]
+
+
 class MixedResult(BaseModel):
     index: int
     event_id: str | None
@@ -126,8 +131,14 @@ async def create_runs(request: Request) -> Response:
     return json_response(reply, status)
 
 
+_MIXED_BODY = {"anyOf": [{"type": "array", "items": MixedItem.model_json_schema()}, MixedColumns.model_json_schema()]}
+
+
 @router.post(
-    "/batch-update", response_model=MixedReply, responses=INVALID_BODY, openapi_extra=body_schema(array_of=MixedItem)
+    "/batch-update",
+    response_model=MixedReply,
+    responses=INVALID_BODY,
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _MIXED_BODY}}}},
 )
 async def apply_mixed(request: Request) -> Response:
     """Creates and updates in one request, each answered on its own: an update sets its

@@ -79,3 +79,16 @@ def test_bad_items_are_errors_by_index_and_the_rest_is_stored(api: httpx.Client,
 def test_a_body_that_is_not_an_array_is_refused(api: httpx.Client) -> None:
     assert api.post("/api/v1/runs/batch-update", json={"operation": "create"}).status_code == 422
     assert api.post("/api/v1/runs/batch-update", json=[]).json()["results"] == []
+
+
+def test_the_columns_form_is_the_same_batch_with_names_given_once(api: httpx.Client, shared_service: ServiceProcess) -> None:
+    body = run_body()
+    columns = [*body, "status", "items_succeeded"]
+    values = [*body.values(), "running", 0]
+    ended = [*body.values(), "success", 4]
+    items = [["create", [], values], ["update", ["status", "items_succeeded"], ended], ["update", [], [1]], "bad"]
+    result = api.post("/api/v1/runs/batch-update", json={"columns": columns, "items": items}).json()
+    assert [item["status"] for item in result["results"]] == ["created", "updated", "error", "error"]
+    [row] = file_rows(shared_service.db_path, "event_id = ?", (body["event_id"],))
+    assert (row["status"], row["items_succeeded"]) == ("success", 4)
+    assert api.post("/api/v1/runs/batch-update", json={"columns": "x", "items": []}).status_code == 422

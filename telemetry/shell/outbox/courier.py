@@ -20,10 +20,13 @@ import time
 import uuid
 from collections.abc import Callable
 
+from telemetry.shell.edge import now
+from telemetry.shell.outbox.entries import as_buffer_document
 from telemetry.shell.outbox.frames import HEADER, HEADER_SIZE, MAGIC, Damaged, Frame, frames
 from telemetry.shell.outbox.segments import (
     Segment,
     adopt_segment,
+    columns_json,
     quarantine,
     remove_orphans,
     segment_paths,
@@ -89,11 +92,11 @@ class Courier:
                 continue
             payloads, end = batch
             if payloads:
-                shipped = ship(self._api(), payloads)
+                shipped = ship(self._api(), columns_json(segment), payloads)
                 if not isinstance(shipped, Shipped):
                     self.unavailable = shipped
                     return False
-                self._settled(shipped)
+                self._settled(segment, shipped)
             segment.acknowledge(end)
             return True
         return False
@@ -117,20 +120,20 @@ class Courier:
                 break
         return None if end == start else (payloads, end)
 
-    def _settled(self, shipped: Shipped) -> None:
+    def _settled(self, segment: Segment, shipped: Shipped) -> None:
         self._metrics.increment("outbox.delivered", shipped.delivered)
         self._metrics.increment("outbox.duplicates", shipped.duplicates)
         for payload, reason in shipped.rejected:
-            self._reject(payload, reason)
+            self._reject(segment, payload, reason)
 
-    def _reject(self, payload: bytes, reason: str) -> None:
+    def _reject(self, segment: Segment, payload: bytes, reason: str) -> None:
         """Keep a refused entry in `rejected/` as a buffer file, with the reason beside it."""
         self._metrics.swallowed("outbox.rejected", reason, "the service refused a run; it is kept in buffer/rejected with the reason")
         self._metrics.increment("outbox.rejected")
         target = self.outbox.directory.parent / REJECTED_DIR
         target.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns():020d}_{uuid.uuid4().hex}.json"
-        (target / name).write_bytes(payload)
+        (target / name).write_bytes(as_buffer_document(payload, segment.columns, now().isoformat()))
         (target / (name + ".reason.txt")).write_text(reason + "\n", encoding="utf-8")
 
     # -- upkeep -------------------------------------------------------------------------

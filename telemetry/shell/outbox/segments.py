@@ -1,6 +1,7 @@
 """The files of the outbox, `{buffer_dir}/outbox/`: segments and their ack ledgers.
 
-- A segment, `<time_ns>-<pid>-<random>.seg`, holds frames (`frames.py`). Its process keeps
+- A segment, `<time_ns>-<pid>-<random>.seg`, holds frames (`frames.py`): its header, then
+  entries (`entries.py`). Its process keeps
   it under an exclusive flock from before it has its name (it is created as a dot file,
   locked, then renamed) until it deletes it; the kernel drops the lock when the process
   dies, so a segment whose lock can be taken belongs to nobody and is adopted.
@@ -19,7 +20,11 @@ import time
 import uuid
 from pathlib import Path
 
+import orjson
+
 from telemetry.shell.buffer import _LOCK_DESCRIPTORS
+from telemetry.shell.outbox.entries import COLUMNS, EntryFormatError, header, parse_header
+from telemetry.shell.outbox.frames import Frame, encode_frame, frames
 
 OUTBOX_DIR = "outbox"
 QUARANTINE_DIR = "quarantine"
@@ -31,20 +36,23 @@ _OFFSET = struct.Struct("<Q")
 SEAL_GRACE_S = 1.0
 # An unnamed segment this old was left by a process that died while creating it.
 _ORPHAN_AGE_S = 60.0
+_HEADER_READ = 1 << 16  # a header names ~45 columns: well under this
 
 
 class Segment:
     """A segment this process holds: its own (written here) or adopted from a dead one.
-    `acked` is the ledger's offset; `sealed_at` the monotonic time it stopped taking writes
-    (None while it is a process's active segment)."""
+    `acked` is the ledger's offset (never before the header's end); `columns` the JSON of
+    the header's columns; `sealed_at` the monotonic time it stopped taking writes (None
+    while it is a process's active segment)."""
 
-    __slots__ = ("path", "fd", "own", "acked", "sealed_at", "quarantined_to", "_ledger", "_synced", "_ack_dirty")
+    __slots__ = ("path", "fd", "own", "acked", "columns", "sealed_at", "quarantined_to", "_ledger", "_synced", "_ack_dirty")
 
-    def __init__(self, path: str, fd: int, own: bool, ledger: int, acked: int) -> None:
+    def __init__(self, path: str, fd: int, own: bool, ledger: int, acked: int, columns: tuple[str, ...]) -> None:
         self.path = path
         self.fd = fd
         self.own = own
         self.acked = acked
+        self.columns = columns
         self.sealed_at: float | None = None if own else 0.0
         self.quarantined_to = acked
         self._ledger = ledger
@@ -112,6 +120,9 @@ def create_segment(directory: Path) -> Segment:
     _LOCK_DESCRIPTORS.add(fd)  # closed in a forked child, whose copy would keep the lock
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        first = encode_frame(header())
+        if os.write(fd, first) != len(first):
+            raise OSError(f"outbox: could not write the header of {name}")
         os.rename(temporary, path)
         ledger = _open_ledger(path)
     except BaseException:
@@ -119,7 +130,7 @@ def create_segment(directory: Path) -> Segment:
         os.close(fd)
         _unlink(temporary)
         raise
-    return Segment(path, fd, own=True, ledger=ledger, acked=0)
+    return Segment(path, fd, own=True, ledger=ledger, acked=len(first), columns=COLUMNS)
 
 
 def adopt_segment(path: str) -> Segment | None:
@@ -141,7 +152,24 @@ def adopt_segment(path: str) -> Segment | None:
     ledger = _open_ledger(path)
     content = os.pread(ledger, _OFFSET.size, 0)
     acked = _OFFSET.unpack(content)[0] if len(content) == _OFFSET.size else 0
-    return Segment(path, fd, own=False, ledger=ledger, acked=min(acked, os.fstat(fd).st_size))
+    size = os.fstat(fd).st_size
+    columns, start = _read_header(fd, size)
+    return Segment(path, fd, own=False, ledger=ledger, acked=min(max(acked, start), size), columns=columns)
+
+
+def _read_header(fd: int, size: int) -> tuple[tuple[str, ...], int]:
+    """The columns a segment's header names, and where its entries start. A segment whose
+    header is damaged is read with this client's columns from its first good frame on (what
+    it cannot map is refused by the service and kept in `rejected/`)."""
+    data = os.pread(fd, min(size, _HEADER_READ), 0)
+    for item in frames(data, 0, final=True):
+        if isinstance(item, Frame) and item.start == 0:
+            try:
+                return parse_header(item.payload), item.end
+            except EntryFormatError:
+                return COLUMNS, item.end
+        return COLUMNS, 0
+    return COLUMNS, 0
 
 
 def segment_paths(directory: Path) -> list[str]:
@@ -168,6 +196,10 @@ def remove_orphans(directory: Path) -> None:
             orphan = adopt_segment(f"{directory}/{name}")
             if orphan is not None:
                 orphan.remove()
+
+
+def columns_json(segment: Segment) -> bytes:
+    return orjson.dumps(segment.columns)
 
 
 def quarantine(directory: Path, segment: Segment, data: bytes) -> None:

@@ -1,6 +1,6 @@
-"""How the courier ships a batch: one `POST /api/v1/runs/batch-update` carrying the entries'
-payloads as they are in the segment (no parse, no re-encode), and what each item's answer
-means for its entry (`verdicts`):
+"""How the courier ships a batch: one `POST /api/v1/runs/batch-update` carrying the segment's
+columns once and the entries' payloads as they are in the segment (no parse, no
+re-encode), and what each item's answer means for its entry (`verdicts`):
 
 - `created`, `updated`, `duplicate` (a create the service held already) -> settled;
 - `not_found` (an update of a run the service does not hold: its create went elsewhere or
@@ -17,8 +17,8 @@ import attrs
 import httpx
 import orjson
 
+from telemetry.shell.outbox.entries import EntryFormatError, as_create
 from telemetry.shell.service_api import BatchResult, Outcome, Refused, ServiceApi, Unavailable, classify
-from telemetry.shell.wire import WireEntry, WireFormatError, parse_buffer_wire
 
 MIXED_PATH = "/api/v1/runs/batch-update"
 _NOT_NOW = frozenset({401, 403, 405})
@@ -36,11 +36,16 @@ class Shipped:
         return Shipped(self.delivered + other.delivered, self.duplicates + other.duplicates, self.rejected + other.rejected)
 
 
-def post_mixed(api: ServiceApi, payloads: list[bytes]) -> BatchResult | Outcome:
+def post_mixed(api: ServiceApi, columns: bytes, payloads: list[bytes]) -> BatchResult | Outcome:
     """One mixed batch request; per-item statuses, or the outcome of the request."""
-    content = orjson.Fragment(b"[" + b",".join(payloads) + b"]")
+    content = orjson.Fragment(b'{"columns":' + columns + b',"items":[' + b",".join(payloads) + b"]}")
     response = api._send("POST", api._url(MIXED_PATH), content)
-    return response if isinstance(response, Unavailable) else _batch_result(response)
+    if isinstance(response, Unavailable):
+        return response
+    answer = _batch_result(response)
+    if isinstance(answer, BatchResult) and len(answer.statuses) != len(payloads):
+        return Unavailable(f"the batch reply has {len(answer.statuses)} results for {len(payloads)} entries")
+    return answer
 
 
 def _batch_result(response: httpx.Response) -> BatchResult | Outcome:
@@ -53,71 +58,71 @@ def _batch_result(response: httpx.Response) -> BatchResult | Outcome:
         return Unavailable(f"unreadable batch reply: {error}")
 
 
-def ship(api: ServiceApi, payloads: list[bytes]) -> Shipped | Outcome:
+def ship(api: ServiceApi, columns: bytes, payloads: list[bytes]) -> Shipped | Outcome:
     """Ship `payloads` and settle every one of them, or return the outcome that says the
     batch must wait (nothing settled)."""
-    answer = post_mixed(api, payloads)
+    answer = post_mixed(api, columns, payloads)
     if isinstance(answer, Refused) and answer.status_code not in _NOT_NOW:
         if len(payloads) == 1:
             return Shipped(rejected=((payloads[0], answer.reason),))
         half = len(payloads) // 2
-        first = ship(api, payloads[:half])
+        first = ship(api, columns, payloads[:half])
         if not isinstance(first, Shipped):
             return first
-        second = ship(api, payloads[half:])
+        second = ship(api, columns, payloads[half:])
         return first + second if isinstance(second, Shipped) else second
     if not isinstance(answer, BatchResult):
         return answer
-    return verdicts(api, payloads, answer)
+    return verdicts(api, columns, payloads, answer)
 
 
-def verdicts(api: ServiceApi, payloads: list[bytes], answer: BatchResult) -> Shipped | Outcome:
+def verdicts(api: ServiceApi, columns: bytes, payloads: list[bytes], answer: BatchResult) -> Shipped | Outcome:
     """Settle each item by its status (see the module)."""
     delivered = duplicates = 0
     rejected: list[tuple[bytes, str]] = []
-    unknown: list[tuple[bytes, WireEntry]] = []
+    unknown: list[bytes] = []
     for payload, status, reason in zip(payloads, answer.statuses, answer.reasons):
         if status in ("created", "updated"):
             delivered += 1
         elif status == "duplicate":
             duplicates += 1
         elif status == "not_found":
-            try:
-                entry = parse_buffer_wire(payload)
-            except WireFormatError as error:
-                rejected.append((payload, f"unreadable entry: {error}"))
-                continue
-            if isinstance(entry, WireEntry):
-                unknown.append((payload, entry))
+            unknown.append(payload)
         else:
             rejected.append((payload, reason or f"refused by the service ({status})"))
     shipped = Shipped(delivered, duplicates, tuple(rejected))
     if not unknown:
         return shipped
-    created = _create_unknown(api, unknown)
+    created = _create_unknown(api, columns, unknown)
     return shipped + created if isinstance(created, Shipped) else created
 
 
-def _create_unknown(api: ServiceApi, unknown: list[tuple[bytes, WireEntry]]) -> Shipped | Outcome:
+def _create_unknown(api: ServiceApi, columns: bytes, unknown: list[bytes]) -> Shipped | Outcome:
     """Updates of runs the service does not hold: the create of each one's full record;
     those the create finds stored after all are updated again."""
-    answer = api.create_batch_wire([entry.body for _, entry in unknown])
+    pairs: list[tuple[bytes, bytes]] = []  # (the entry, the create of its record)
+    shipped = Shipped()
+    for payload in unknown:
+        try:
+            pairs.append((payload, as_create(payload)))
+        except EntryFormatError as error:
+            shipped += Shipped(rejected=((payload, str(error)),))
+    if not pairs:
+        return shipped
+    answer = post_mixed(api, columns, [create for _, create in pairs])
     if not isinstance(answer, BatchResult):
         return answer
-    delivered = 0
-    rejected: list[tuple[bytes, str]] = []
     again: list[bytes] = []
-    for (payload, _), status, reason in zip(unknown, answer.statuses, answer.reasons):
+    for (payload, _), status, reason in zip(pairs, answer.statuses, answer.reasons):
         if status == "created":
-            delivered += 1
+            shipped += Shipped(delivered=1)
         elif status == "duplicate":
             again.append(payload)
         else:
-            rejected.append((payload, reason or "the service refused the run's record"))
-    shipped = Shipped(delivered, rejected=tuple(rejected))
+            shipped += Shipped(rejected=((payload, reason or "the service refused the run's record"),))
     if not again:
         return shipped
-    retried = post_mixed(api, again)
+    retried = post_mixed(api, columns, again)
     if not isinstance(retried, BatchResult):
         return retried
     for payload, status, reason in zip(again, retried.statuses, retried.reasons):

@@ -17,11 +17,10 @@ import threading
 from pathlib import Path
 
 from telemetry.effects.records import BufferEntry
-from telemetry.shell.edge import now
+from telemetry.shell.outbox.entries import encode_entry
 from telemetry.shell.outbox.frames import encode_frame
 from telemetry.shell.outbox.segments import OUTBOX_DIR, Segment, create_segment
 from telemetry.shell.self_metrics import SelfMetrics
-from telemetry.shell.wire import buffer_document
 
 DEFAULT_SEGMENT_BYTES = 16 << 20
 DEFAULT_LIMIT_BYTES = 512 << 20
@@ -57,8 +56,8 @@ class Outbox:
         self._lock = threading.Lock()
 
     def append_entry(self, entry: BufferEntry) -> bool:
-        """`append` of a buffer entry, in the buffer file's own format."""
-        return self.append(buffer_document(entry, now().isoformat()))
+        """`append` of a run's create or update (`entries.encode_entry`)."""
+        return self.append(encode_entry(entry))
 
     def append(self, payload: bytes) -> bool:
         """Write one entry; False if the outbox is full (the caller keeps the entry
