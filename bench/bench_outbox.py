@@ -1,7 +1,8 @@
 """Benchmarks of background delivery (issue 13), each beside its reference in the same run:
 
-- pairs: start+end pair in background mode (p50, p99) with the service up, refused and
-  hung (after the first detection), and the sync mode's pair in the same run;
+- pairs: start+end pair in background mode (p50, p99), back to back, with the service up,
+  refused and hung (after the first detection), and the sync mode's pair in the same run;
+  with the service up also paced (`--pace-ms` of sleep between two pairs: a cold CPU);
 - events: log_event p50 / p99 in background mode;
 - deliver: entries/s delivered from an outbox into the local service (creates and
   updates), the agent appending while the courier delivers (live), and an outbox filled
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,7 +56,18 @@ def _pair_row(name: str, samples: list[float], target: str) -> Row:
     return (name, f"p50 {pct(samples, .5) * US:.1f} / p99 {pct(samples, .99) * US:.1f} µs", target)
 
 
-def bench_pairs(base: Path, pairs: int) -> list[Row]:
+def paced(action: Callable[[], object], count: int, pace_s: float) -> list[float]:
+    """Seconds per call of `action`, with `pace_s` of sleep (the agent's work) between calls."""
+    samples = []
+    for _ in range(count):
+        time.sleep(pace_s)
+        start = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def bench_pairs(base: Path, pairs: int, pace_s: float) -> list[Row]:
     rows: list[Row] = []
     service = ServiceProcess(base / "pairs" / "telemetry.sqlite").start()
     try:
@@ -64,11 +77,12 @@ def bench_pairs(base: Path, pairs: int) -> list[Row]:
                 client = client_for(base / f"pairs-{name}", url, heartbeat_interval_s=0, delivery="background")
                 timed(lambda: _pair(client), 50)  # warm-up (and the hung service's first detection)
                 samples = timed(lambda: _pair(client), pairs)
-                flushed = client.flush(30.0) if name == "up" else None
-                client.close(0.2)
                 rows.append(_pair_row(f"start+end, background, service {name}", samples, "p50 <= 50, p99 <= 250 µs"))
-                if flushed is not None:
-                    rows.append(("  all delivered after flush()", str(flushed), "True"))
+                if name == "up":
+                    rows.append(("  all delivered after flush()", str(client.flush(30.0)), "True"))
+                    slow = paced(lambda: _pair(client), pairs // 3, pace_s)
+                    rows.append(_pair_row(f"  same, {pace_s * 1e3:g} ms of sleep between pairs", slow, "-"))
+                client.close(0.2)
             sync_client = client_for(base / "pairs-sync", service.url, heartbeat_interval_s=0, delivery="sync")
             timed(lambda: _pair(sync_client), 30)
             samples = timed(lambda: _pair(sync_client), min(pairs, 1000))
@@ -219,6 +233,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="pairs,events,deliver,drain,rss,visibility")
     parser.add_argument("--pairs", type=int, default=3000)
+    parser.add_argument("--pace-ms", type=float, default=1.0, help="the agent's work between two timed pairs")
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--rss-pairs", type=int, default=1_000_000)
@@ -229,7 +244,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-outbox-") as scratch:
         base = Path(scratch)
         if "pairs" in parts:
-            rows += bench_pairs(base, args.pairs)
+            rows += bench_pairs(base, args.pairs, args.pace_ms / 1e3)
         if "events" in parts:
             rows += bench_events(base, args.events)
         if parts & {"deliver", "drain"}:

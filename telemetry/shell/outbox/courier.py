@@ -1,7 +1,10 @@
 """The courier: delivers the segments an `Outbox` holds, oldest first, frame by frame in
 order, in batches (`shipping.py`), and keeps each segment's ledger. One pass (`step`)
 ships one batch; the delivery thread (`run`) passes until there is nothing to ship, then
-sleeps until an append wakes it, and backs off while the service cannot take a batch.
+sleeps until an append wakes it (and `linger_s` more, to gather a batch), and backs off
+while the service cannot take a batch. Batches are kept small (`batch_entries`): the
+courier holds the interpreter lock while it reads a batch and settles its answer, and the
+agent's threads wait meanwhile.
 Besides delivery, on its own thread and never on the caller's:
 
 - fsync every `fsync_interval_s` of what was written and acknowledged since the last one;
@@ -49,8 +52,9 @@ class Courier:
         outbox: Outbox,
         api: Callable[[], ServiceApi],
         *,
-        batch_entries: int = 2000,
-        batch_bytes: int = 4 << 20,
+        batch_entries: int = 256,
+        linger_s: float = 0.002,
+        batch_bytes: int = 256 << 10,
         fsync_interval_s: float = 1.0,
         adopt_interval_s: float = 5.0,
         backoff_base_s: float = 0.2,
@@ -60,6 +64,7 @@ class Courier:
         self._api = api
         self._metrics = outbox.metrics
         self._batch_entries = batch_entries
+        self._linger_s = linger_s
         self._batch_bytes = batch_bytes
         self._fsync_interval_s = fsync_interval_s
         self._adopt_interval_s = adopt_interval_s
@@ -220,7 +225,10 @@ class Courier:
                 stop.wait(backoff_delay(failures, *self._backoff, self._rng))
             elif not shipped:
                 failures = 0
-                wake.wait(_IDLE_WAIT_S)
+                # Once woken, wait a moment for more: fewer, fuller batches, and fewer
+                # turns of this thread taking the interpreter from the agent's threads.
+                if wake.wait(_IDLE_WAIT_S) and self._linger_s > 0:
+                    stop.wait(self._linger_s)
             else:
                 failures = 0
 

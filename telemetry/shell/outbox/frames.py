@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import attrs
 
@@ -27,9 +28,9 @@ def encode_frame(payload: bytes) -> bytes:
     return _pack(MAGIC, len(payload), _crc32(payload)) + payload
 
 
-@attrs.frozen
-class Frame:
-    """A whole, checked entry at `start` (offset of its header) ending at `end`."""
+class Frame(NamedTuple):
+    """A whole, checked entry at `start` (offset of its header) ending at `end` (a tuple:
+    the courier makes one per entry)."""
 
     start: int
     end: int

@@ -36,23 +36,32 @@ class Shipped:
         return Shipped(self.delivered + other.delivered, self.duplicates + other.duplicates, self.rejected + other.rejected)
 
 
-def post_mixed(api: ServiceApi, columns: bytes, payloads: list[bytes]) -> BatchResult | Outcome:
-    """One mixed batch request; per-item statuses, or the outcome of the request."""
+def post_mixed(api: ServiceApi, columns: bytes, payloads: list[bytes]) -> BatchResult | Shipped | Outcome:
+    """One mixed batch request: per-item statuses (or, all taken, the counts), or the
+    outcome of the request."""
     content = orjson.Fragment(b'{"columns":' + columns + b',"items":[' + b",".join(payloads) + b"]}")
     response = api._send("POST", api._url(MIXED_PATH), content)
     if isinstance(response, Unavailable):
         return response
     answer = _batch_result(response)
-    if isinstance(answer, BatchResult) and len(answer.statuses) != len(payloads):
-        return Unavailable(f"the batch reply has {len(answer.statuses)} results for {len(payloads)} entries")
+    taken = len(answer.statuses) if isinstance(answer, BatchResult) else None
+    if isinstance(answer, Shipped):
+        taken = answer.delivered + answer.duplicates
+    if taken is not None and taken != len(payloads):
+        return Unavailable(f"the batch reply accounts for {taken} of {len(payloads)} entries")
     return answer
 
 
-def _batch_result(response: httpx.Response) -> BatchResult | Outcome:
+def _batch_result(response: httpx.Response) -> BatchResult | Shipped | Outcome:
+    """Per-item statuses; or, when the counts say every item was taken, just the counts
+    (the usual answer, settled without a loop over its items)."""
     if response.status_code != 200:
         return classify(response)
     try:
-        results = orjson.loads(response.content)["results"]
+        reply = orjson.loads(response.content)
+        if reply["error"] == 0 and reply["not_found"] == 0:
+            return Shipped(reply["created"] + reply["updated"], reply["duplicate"])
+        results = reply["results"]
         return BatchResult(tuple(item["status"] for item in results), tuple(item.get("reason") for item in results))
     except (orjson.JSONDecodeError, KeyError, TypeError) as error:
         return Unavailable(f"unreadable batch reply: {error}")
@@ -110,9 +119,14 @@ def _create_unknown(api: ServiceApi, columns: bytes, unknown: list[bytes]) -> Sh
     if not pairs:
         return shipped
     answer = post_mixed(api, columns, [create for _, create in pairs])
+    again: list[bytes] = []
+    if isinstance(answer, Shipped):
+        if answer.duplicates == 0:
+            return shipped + Shipped(delivered=answer.delivered)
+        # Which creates found their run stored is not said: every update goes again.
+        answer = BatchResult(("duplicate",) * len(pairs), (None,) * len(pairs))
     if not isinstance(answer, BatchResult):
         return answer
-    again: list[bytes] = []
     for (payload, _), status, reason in zip(pairs, answer.statuses, answer.reasons):
         if status == "created":
             shipped += Shipped(delivered=1)
@@ -123,6 +137,8 @@ def _create_unknown(api: ServiceApi, columns: bytes, unknown: list[bytes]) -> Sh
     if not again:
         return shipped
     retried = post_mixed(api, columns, again)
+    if isinstance(retried, Shipped):
+        return shipped + Shipped(delivered=retried.delivered)
     if not isinstance(retried, BatchResult):
         return retried
     for payload, status, reason in zip(again, retried.statuses, retried.reasons):
