@@ -84,10 +84,14 @@ _UNAUTHORIZED = "the service refused the token (check TELEMETRY_API_TOKEN); runs
 class SyncDelivery:
     """Delivery in the caller's thread, guarded by the circuit breaker."""
 
-    def __init__(self, link: ServiceLink, sink: BufferSink, metrics: SelfMetrics) -> None:
+    def __init__(
+        self, link: ServiceLink, sink: BufferSink, metrics: SelfMetrics, waiting: Callable[[], bool] | None = None
+    ) -> None:
         self._link = link
         self._sink = sink
         self._metrics = metrics
+        # Whether runs wait for delivery elsewhere too (in background mode, in the outbox).
+        self._waiting = waiting or (lambda: False)
 
     def post_run(self, effect: PostRun) -> None:
         self._deliver(lambda api: api.create(effect.record), effect.fallback)
@@ -146,8 +150,8 @@ class SyncDelivery:
         it when that cannot be done now (see the module's docstring)."""
         if not self._link.admit():
             return self._buffer_commit(effect, "breaker_open")
-        holds_runs = self._sink.directory.holds_runs
-        outcome = associate_by_run_id(self._link.api, effect.run_id, effect.commit, lambda _run_id: holds_runs())
+        holds_runs, waiting = self._sink.directory.holds_runs, self._waiting
+        outcome = associate_by_run_id(self._link.api, effect.run_id, effect.commit, lambda _run_id: waiting() or holds_runs())
         self._link.settle(outcome)
         match outcome:
             case Delivered():

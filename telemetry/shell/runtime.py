@@ -33,10 +33,10 @@ class Runtime:
         self.link = ServiceLink(config, metrics)
         self.sink = BufferSink(BufferDirectory(config.buffer_dir, config.buffer_fsync), metrics)
         self.export = _export_lane(config, metrics)
-        direct = SyncDelivery(self.link, self.sink, metrics)
         self.outbox: OutboxWorker | None = None
         if config.delivery == "background" and self.link.has_service:  # no service: all goes to the buffer
             self.outbox = _outbox_worker(config, self.link, metrics)
+        direct = SyncDelivery(self.link, self.sink, metrics, None if self.outbox is None else self.outbox.waiting)
         delivery = direct if self.outbox is None else BackgroundDelivery(self.outbox, self.sink, direct, metrics)
         self.interpreter = Interpreter(delivery, self.sink, self.ndjson, self.export, metrics)
         self.lifecycle = Lifecycle(config.exit_budget_s, metrics)

@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 
+from tests.support.delivery import delivery  # noqa: F401 (a fixture of these tests)
 from tests.support.service import ServiceProcess
 
 
 @pytest.fixture
-def make_client(tmp_path: Path) -> Iterator[Callable[..., Any]]:
-    """Build clients on `tmp_path/base` (override any config field); closed after the test."""
+def make_client(tmp_path: Path, delivery: str) -> Iterator[Callable[..., Any]]:
+    """Build clients on `tmp_path/base` (override any config field), in each delivery mode
+    in turn; closed after the test."""
     from telemetry import TelemetryClient
     from tests.shell.helpers import fast_config
 

@@ -182,6 +182,7 @@ def test_idle_connection_closed_by_the_server_is_replaced(pooled: httpx.Client) 
         server.close()
 
 
+@pytest.mark.sync_only("counts the caller's own requests on a keep-alive connection")
 def test_service_keep_alive_expiry_never_reaches_the_agent(
     make_client: ClientFactory, service: ServiceProcess, tmp_path: Path
 ) -> None:

@@ -173,10 +173,11 @@ def _read_header(fd: int, size: int) -> tuple[tuple[str, ...], int]:
 
 
 def segment_paths(directory: Path) -> list[str]:
-    """Every segment in the outbox directory, oldest first."""
+    """Every segment in the outbox directory, oldest first (none if it cannot be listed:
+    not there, or the buffer directory is not a usable directory)."""
     try:
         names = os.listdir(directory)
-    except FileNotFoundError:
+    except OSError:
         return []
     return [f"{directory}/{name}" for name in sorted(names) if name.endswith(SEGMENT_SUFFIX) and not name.startswith(".")]
 
@@ -186,7 +187,7 @@ def remove_orphans(directory: Path) -> None:
     naming them (no frame was ever written to those)."""
     try:
         names = os.listdir(directory)
-    except FileNotFoundError:
+    except OSError:
         return
     present = set(names)
     for name in names:

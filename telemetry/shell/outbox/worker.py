@@ -52,6 +52,11 @@ class OutboxWorker:
             time.sleep(min(_FLUSH_POLL_S, remaining))
         return True
 
+    def waiting(self) -> bool:
+        """Whether entries of this process wait in the outbox, unsettled."""
+        outbox = self.courier.outbox
+        return not outbox.settled(outbox.marks())
+
     def drain(self, deadline: float) -> None:
         """Deliver until `deadline` at most, then stop; what is left stays on disk,
         fsynced, for the next client that starts on this buffer directory."""
