@@ -57,6 +57,7 @@ class Runtime:
         """In background mode, start delivering at once if the outbox holds segments (a
         dead process's, to adopt), not only at this client's first run."""
         if self.outbox is not None and segment_paths(self.outbox.courier.outbox.directory):
+            self.outbox.courier.adopt()  # now, so that a `flush()` right away waits for them too
             self.lifecycle.ensure_started()
 
     def flush(self, timeout_s: float) -> bool:
