@@ -102,7 +102,10 @@ class Courier:
                     self.unavailable = shipped
                     return False
                 self._settled(segment, shipped)
-            segment.acknowledge(end)
+            try:
+                segment.acknowledge(end)
+            except OSError as error:
+                self._metrics.swallowed("outbox.ledger", error, "could not write the outbox's ledger; a later taker may send entries again")
             return True
         return False
 
@@ -117,13 +120,21 @@ class Courier:
             if isinstance(item, Frame):
                 payloads.append(item.payload)
             elif item.end > segment.quarantined_to:
-                quarantine(self.outbox.directory, segment, data[item.start - start : item.end - start])
+                self._quarantine(segment, data[item.start - start : item.end - start])
                 segment.quarantined_to = item.end
-                self._metrics.increment("outbox.quarantined")
             end = item.end
             if len(payloads) >= self._batch_entries:
                 break
         return None if end == start else (payloads, end)
+
+    def _quarantine(self, segment: Segment, data: bytes) -> None:
+        """Keep damaged bytes aside and count them; if they cannot be kept (a full disk),
+        they are skipped all the same (counted and logged): delivery must go on."""
+        self._metrics.increment("outbox.quarantined")
+        try:
+            quarantine(self.outbox.directory, segment, data)
+        except OSError as error:
+            self._metrics.swallowed("outbox.quarantine", error, "could not keep a damaged outbox frame aside; it is skipped")
 
     def _settled(self, segment: Segment, shipped: Shipped) -> None:
         self._metrics.increment("outbox.delivered", shipped.delivered)

@@ -38,10 +38,10 @@ def drain_outbox(buffer_dir: Path, api: ServiceApi, metrics: SelfMetrics | None 
         courier.adopt()
         while courier.step():
             pass
-        unavailable = courier.unavailable
-        left = len(courier.outbox.segments)
-    finally:
-        courier.finish()
+        reason = getattr(courier.unavailable, "reason", None)
+    except OSError as error:  # the outbox cannot be read or the ledger written: said, never raised
+        reason = f"outbox: {error}"
+    left = len(courier.outbox.segments)
+    courier.finish()
     counts = {name: metrics.count(f"outbox.{name}") - before[name] for name in _COUNTS}
-    reason = getattr(unavailable, "reason", None) if unavailable is not None else None
     return OutboxReport(**counts, segments_left=left, unavailable=reason)

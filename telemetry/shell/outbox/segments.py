@@ -79,10 +79,11 @@ class Segment:
 
     def acknowledge(self, offset: int) -> None:
         """Everything before `offset` is settled: say so in the ledger (written now, which
-        survives a killed process; fsynced by `sync`)."""
+        survives a killed process; fsynced by `sync`). `OSError` if the ledger cannot be
+        written: this process still knows (what a later taker sends again is harmless)."""
         self.acked = offset
-        os.pwrite(self._ledger, _OFFSET.pack(offset), 0)
         self._ack_dirty = True
+        os.pwrite(self._ledger, _OFFSET.pack(offset), 0)
 
     def sync(self) -> None:
         """fsync what was written since the last call (the frames and the ledger)."""
