@@ -5,9 +5,8 @@
   with the service up also paced (`--pace-ms` of sleep between two pairs: a cold CPU);
 - events: log_event p50 / p99 in background mode;
 - deliver: entries/s delivered from an outbox into the local service (creates and
-  updates), the agent appending while the courier delivers (live), and an outbox filled
-  beforehand (backlog); reference: the service's own batch ingest rate (POST /runs/batch
-  of 100 from 4 threads, raw sockets);
+  updates), the agent appending as fast as it can while its courier delivers; reference:
+  the service's own batch ingest rate (POST /runs/batch of 100 from 4 threads, raw sockets);
 - drain: 100,000 entries left by a process killed with SIGKILL, delivered by `telemetry
   sync`'s drain;
 - rss: RSS growth over N start+end pairs with the service down, and disk bytes per run;
@@ -38,7 +37,6 @@ from rich.table import Table  # noqa: E402
 from bench_client import PAYLOAD, client_for, pct, timed  # noqa: E402 (beside this script)
 from bench_service import _load, batch_bodies  # noqa: E402 (beside this script)
 from machine_speed import cpu_reference  # noqa: E402 (beside this script)
-from telemetry.shell.outbox import Courier  # noqa: E402
 from telemetry.shell.outbox.drain import drain_outbox  # noqa: E402
 from telemetry.shell.service_api import ServiceApi  # noqa: E402
 from tests.support.receiver import HungPort, closed_port_url  # noqa: E402
@@ -123,24 +121,6 @@ def _deliver_live(base: Path, service: ServiceProcess, entries: int) -> tuple[fl
     return entries / elapsed, appended / elapsed
 
 
-def _deliver_backlog(base: Path, service: ServiceProcess, entries: int) -> float:
-    """Entries/s of a courier delivering an outbox filled beforehand (its own process's)."""
-    client = client_for(base / "backlog", closed_port_url(), heartbeat_interval_s=0, delivery="background")
-    for _ in range(entries // 2):
-        _pair(client)
-    outbox = client._runtime.outbox  # noqa: SLF001 (the bench reads the client's outbox)
-    api = ServiceApi(service.url, read_timeout=30.0)
-    courier = Courier(outbox, lambda: api, fsync_interval_s=1.0)
-    started = time.perf_counter()
-    while courier.step():
-        pass
-    elapsed = time.perf_counter() - started
-    assert courier.unavailable is None and outbox.settled(outbox.marks())
-    api.close()
-    client.close(0.0)
-    return entries / elapsed
-
-
 DEAD_CHILD = """
 import os, sys
 from telemetry import TelemetryClient, TelemetryConfig
@@ -173,8 +153,6 @@ def bench_deliver(base: Path, entries: int, drain: bool, deliver: bool) -> list[
         if deliver:
             live, share = _deliver_live(base, service, entries)
             rows.append((f"delivery, live agent, {entries:,} entries", f"{live:,.0f} entries/s ({share:.0%} of it appending)", ">= 20,000"))
-            backlog = _deliver_backlog(base, service, entries)
-            rows.append((f"delivery, backlog of {entries:,} entries", f"{backlog:,.0f} entries/s", ">= 20,000"))
         if drain:
             rate, count = _drain_dead(base, service, entries)
             rows.append((f"drain of a killed process's outbox ({count:,} entries)", f"{rate:,.0f} entries/s", ">= 20,000"))
