@@ -20,7 +20,6 @@ import orjson
 from telemetry.shell.outbox.entries import EntryFormatError, as_create
 from telemetry.shell.service_api import BatchResult, Outcome, Refused, ServiceApi, Unavailable, classify
 
-MIXED_PATH = "/api/v1/runs/batch-update"
 _NOT_NOW = frozenset({401, 403, 405})
 
 
@@ -40,7 +39,7 @@ def post_mixed(api: ServiceApi, columns: bytes, payloads: list[bytes]) -> BatchR
     """One mixed batch request: per-item statuses (or, all taken, the counts), or the
     outcome of the request."""
     content = orjson.Fragment(b'{"columns":' + columns + b',"items":[' + b",".join(payloads) + b"]}")
-    response = api._send("POST", api._url(MIXED_PATH), content)
+    response = api.batch_update_wire(content)
     if isinstance(response, Unavailable):
         return response
     answer = _batch_result(response)
