@@ -45,16 +45,13 @@ def _combined(total: SyncReport, report: SyncReport) -> SyncReport:
 def _with_outbox(report: SyncReport, buffer_dir: Path, api: ServiceApi) -> SyncReport:
     """`report` with the drain of the outbox's dead segments added to it."""
     outbox = drain_outbox(buffer_dir, api)
-    errors = () if outbox.unavailable is None else (f"service unavailable (outbox): {outbox.unavailable}",)
+    drained = SyncReport(
+        outbox.delivered, outbox.duplicates, outbox.quarantined, outbox.rejected,
+        errors=() if outbox.unavailable is None else (f"service unavailable (outbox): {outbox.unavailable}",),
+    )  # fmt: skip
+    unavailable = report.service_unavailable or outbox.unavailable is not None
     return attrs.evolve(
-        report,
-        delivered=report.delivered + outbox.delivered,
-        duplicates=report.duplicates + outbox.duplicates,
-        quarantined=report.quarantined + outbox.quarantined,
-        rejected=report.rejected + outbox.rejected,
-        remaining=report.remaining + outbox.segments_left,
-        errors=report.errors + errors,
-        service_unavailable=report.service_unavailable or outbox.unavailable is not None,
+        _combined(drained, report), remaining=report.remaining + outbox.segments_left, service_unavailable=unavailable
     )
 
 

@@ -4,28 +4,14 @@ whole and delivered later."""
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from telemetry import TelemetryClient, TelemetryConfig
 from telemetry.shell.outbox.drain import drain_outbox
 from telemetry.shell.service_api import ServiceApi
+from tests.support.disks import tiny_disk  # noqa: F401 (a fixture)
 from tests.support.receiver import closed_port_url
 from tests.support.service import ServiceProcess
-
-
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_a_full_disk_never_raises_and_what_fit_is_delivered_later(

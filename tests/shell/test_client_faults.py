@@ -8,9 +8,7 @@ import errno
 import json
 import logging
 import os
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from telemetry.shell.self_metrics import SelfMetrics
 from tests.shell.helpers import ClientFactory, buffer_entries, ndjson_lines, stored_runs
 from tests.support.waiting import eventually, wait_for
 from tests.support.receiver import HANG, HungPort, Receiver, Reply, closed_port_url
+from tests.support.disks import tiny_disk  # noqa: F401 (a fixture)
 from tests.support.service import ServiceProcess
 
 
@@ -230,18 +229,6 @@ def test_unwritable_buffer_dir_with_service_down_keeps_the_ndjson_backup(make_cl
     assert [line["run_id"] for line in lines if line["kind"] == "run_end"] == run_ids
     metrics = client.self_metrics()
     assert metrics["errors.AppendBuffer.NotADirectoryError"] == 6
-
-
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 64 KiB tmpfs: a real disk-full. Needs root with mount rights."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()}); the ENOSPC test covers it")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 @pytest.mark.sync_only("counts the buffer files that fit on a full disk; background mode's full disk: tests/outbox/test_disk_full.py")

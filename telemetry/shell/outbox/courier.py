@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from telemetry.shell.buffer import fsync_directory
 from telemetry.shell.edge import now
 from telemetry.shell.outbox.entries import as_buffer_document
 from telemetry.shell.outbox.frames import HEADER, HEADER_SIZE, MAGIC, Damaged, Frame, frames
@@ -33,7 +34,6 @@ from telemetry.shell.outbox.segments import (
     quarantine,
     remove_orphans,
     segment_paths,
-    sync_directory,
 )
 from telemetry.shell.outbox.shipping import Shipped, ship
 from telemetry.shell.outbox.writer import Outbox
@@ -174,7 +174,7 @@ class Courier:
             except OSError as error:
                 self._metrics.swallowed("outbox.fsync", error, "could not fsync the outbox")
         if synced:
-            sync_directory(self.outbox.directory)
+            fsync_directory(self.outbox.directory)
 
     def adopt(self) -> int:
         """Take over the segments of dead processes; how many were adopted."""

@@ -215,14 +215,6 @@ def quarantine(directory: Path, segment: Segment, data: bytes) -> None:
         os.close(fd)
 
 
-def sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _open_ledger(path: str) -> int:
     fd = os.open(path + LEDGER_SUFFIX, os.O_RDWR | os.O_CREAT, 0o644)
     _LOCK_DESCRIPTORS.add(fd)

@@ -6,11 +6,11 @@ within the budget, then fsync and leave the rest on disk for the next client or
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
 from telemetry.shell.outbox.courier import Courier
+from telemetry.shell.workers import LazyThread
 
 _FLUSH_POLL_S = 0.002
 
@@ -20,20 +20,13 @@ class OutboxWorker:
 
     def __init__(self, courier: Courier) -> None:
         self.courier = courier
-        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._pid = 0
-        self._lock = threading.Lock()
+        self._thread = LazyThread("telemetry-outbox", lambda: courier.run(self._stop))
+        self._started = False
 
     def ensure_started(self) -> None:
-        if self._thread is not None and self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._thread is None or self._pid != os.getpid():
-                stop = threading.Event()
-                thread = threading.Thread(target=self.courier.run, args=(stop,), name="telemetry-outbox", daemon=True)
-                thread.start()
-                self._thread, self._stop, self._pid = thread, stop, os.getpid()
+        self._thread.ensure_started()
+        self._started = True
 
     def flush(self, timeout_s: float, while_reachable: bool = False) -> bool:
         """Wait until every entry appended before this call is settled (acknowledged,
@@ -60,16 +53,14 @@ class OutboxWorker:
     def drain(self, deadline: float) -> None:
         """Deliver until `deadline` at most, then stop; what is left stays on disk,
         fsynced, for the next client that starts on this buffer directory."""
-        running = self._thread is not None and self._pid == os.getpid()
-        if running:
+        if self._started:
             self.flush(max(0.0, deadline - time.monotonic()), while_reachable=True)
             self._stop.set()
             self.courier.outbox.wake.set()
-            assert self._thread is not None
-            self._thread.join(max(0.0, deadline - time.monotonic()))
+            self._thread.join(deadline)
         self.courier.finish()
 
     def after_fork(self) -> None:
-        self._thread = None
+        self._thread.after_fork()
         self._stop = threading.Event()
-        self._lock = threading.Lock()
+        self._started = False
