@@ -42,6 +42,7 @@ from telemetry.shell.sync import backoff_delay
 
 REJECTED_DIR = "rejected"
 _IDLE_WAIT_S = 0.5
+_BURST = 8
 
 
 class Courier:
@@ -113,7 +114,11 @@ class Courier:
         """The payloads of the next batch of `segment` and the offset after them; damaged
         stretches are quarantined on the way. None if nothing whole is there yet."""
         start = segment.acked
-        data = segment.read(start, max(self._batch_bytes, _frame_size(segment, start)))
+        # A backlog (the service was away, or the agent writes faster than one batch per
+        # round trip) goes in batches 8 times larger: each request costs the service a
+        # commit, and the agent's threads are the ones waiting for those entries anyway.
+        burst = _BURST if size - start > _BURST * self._batch_bytes else 1
+        data = segment.read(start, max(burst * self._batch_bytes, _frame_size(segment, start)))
         payloads: list[bytes] = []
         end = start
         for item in frames(data, start, final and start + len(data) >= size):
@@ -123,7 +128,7 @@ class Courier:
                 self._quarantine(segment, data[item.start - start : item.end - start])
                 segment.quarantined_to = item.end
             end = item.end
-            if len(payloads) >= self._batch_entries:
+            if len(payloads) >= burst * self._batch_entries:
                 break
         return None if end == start else (payloads, end)
 

@@ -33,8 +33,7 @@ def drain_outbox(buffer_dir: Path, api: ServiceApi, metrics: SelfMetrics | None 
     """Deliver the segments of dead processes in `buffer_dir`'s outbox (see the module)."""
     metrics = metrics or SelfMetrics()
     before = {name: metrics.count(f"outbox.{name}") for name in _COUNTS}
-    # Larger batches than an agent's courier: no agent thread here waits for the interpreter.
-    courier = Courier(Outbox(buffer_dir, metrics), lambda: api, batch_entries=2000, batch_bytes=4 << 20)
+    courier = Courier(Outbox(buffer_dir, metrics), lambda: api)
     try:
         courier.adopt()
         while courier.step():
