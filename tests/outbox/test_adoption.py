@@ -6,7 +6,6 @@ segment is never taken."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -16,36 +15,17 @@ from telemetry.shell.outbox.drain import drain_outbox
 from telemetry.shell.outbox.segments import adopt_segment, segment_paths
 from telemetry.shell.service_api import ServiceApi
 from tests.outbox.helpers import deliver_all, outbox_and_courier, run_entries, stored
+from tests.support.outbox_appender import killed_appender
 from tests.support.service import ServiceProcess
 
 REPO = Path(__file__).resolve().parents[2]
-APPENDER = REPO / "tests" / "support" / "outbox_appender.py"
-
-
-def _killed_appender(buffer_dir: Path, prefix: str, after_runs: int) -> int:
-    """Start an appender, SIGKILL it once it reported `after_runs` runs: the last run
-    number it reported as appended."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(
-        [sys.executable, str(APPENDER), str(buffer_dir), prefix, "1000000"], stdout=subprocess.PIPE, text=True, env=env
-    )
-    assert process.stdout is not None
-    last = -1
-    for line in process.stdout:
-        last = int(line)
-        if last >= after_runs:
-            break
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    last = max([last, *(int(line) for line in process.stdout.read().split())])
-    return last
 
 
 def test_a_killed_process_segments_are_adopted_and_delivered_by_the_next_courier(
     tmp_path: Path, shared_api: ServiceApi, shared_service: ServiceProcess
 ) -> None:
     prefix = f"kill-{uuid.uuid4().hex[:8]}"
-    last = _killed_appender(tmp_path, prefix, 3000)
+    last = killed_appender(tmp_path, prefix, 3000)
     assert len(segment_paths(tmp_path / "outbox")) > 1  # rotated while it ran
     box, courier = outbox_and_courier(tmp_path, shared_api)
     assert courier.adopt() == len(segment_paths(tmp_path / "outbox"))
@@ -61,7 +41,7 @@ def test_a_killed_process_segments_are_adopted_and_delivered_by_the_next_courier
 
 def test_sync_drains_a_killed_process_outbox(tmp_path: Path, shared_api: ServiceApi, shared_service: ServiceProcess) -> None:
     prefix = f"drain-{uuid.uuid4().hex[:8]}"
-    last = _killed_appender(tmp_path, prefix, 500)
+    last = killed_appender(tmp_path, prefix, 500)
     report = drain_outbox(tmp_path, shared_api)
     assert report.unavailable is None and report.segments_left == 0
     assert report.delivered + report.duplicates >= 2 * (last + 1)

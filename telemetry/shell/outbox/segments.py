@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from telemetry.shell.buffer import _LOCK_DESCRIPTORS
+from telemetry.shell.buffer import close_in_forked_child, forget_descriptor
 from telemetry.shell.outbox.entries import COLUMNS, EntryFormatError, header, parse_header
 from telemetry.shell.outbox.frames import Frame, encode_frame, frames
 
@@ -104,7 +104,7 @@ class Segment:
 
     def close(self) -> None:
         for descriptor in (self.fd, self._ledger):
-            _LOCK_DESCRIPTORS.discard(descriptor)
+            forget_descriptor(descriptor)
             try:
                 os.close(descriptor)
             except OSError:
@@ -118,7 +118,7 @@ def create_segment(directory: Path) -> Segment:
     path = f"{directory}/{name}"
     temporary = f"{directory}/.{name}.tmp"
     fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-    _LOCK_DESCRIPTORS.add(fd)  # closed in a forked child, whose copy would keep the lock
+    close_in_forked_child(fd)  # closed in a forked child, whose copy would keep the lock
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         first = encode_frame(header())
@@ -127,7 +127,7 @@ def create_segment(directory: Path) -> Segment:
         os.rename(temporary, path)
         ledger = _open_ledger(path)
     except BaseException:
-        _LOCK_DESCRIPTORS.discard(fd)
+        forget_descriptor(fd)
         os.close(fd)
         _unlink(temporary)
         raise
@@ -149,7 +149,7 @@ def adopt_segment(path: str) -> Segment | None:
     if os.fstat(fd).st_nlink == 0:  # delivered and deleted by its last holder
         os.close(fd)
         return None
-    _LOCK_DESCRIPTORS.add(fd)
+    close_in_forked_child(fd)
     ledger = _open_ledger(path)
     content = os.pread(ledger, _OFFSET.size, 0)
     acked = _OFFSET.unpack(content)[0] if len(content) == _OFFSET.size else 0
@@ -217,7 +217,7 @@ def quarantine(directory: Path, segment: Segment, data: bytes) -> None:
 
 def _open_ledger(path: str) -> int:
     fd = os.open(path + LEDGER_SUFFIX, os.O_RDWR | os.O_CREAT, 0o644)
-    _LOCK_DESCRIPTORS.add(fd)
+    close_in_forked_child(fd)
     return fd
 
 
