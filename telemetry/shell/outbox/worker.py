@@ -61,6 +61,7 @@ class OutboxWorker:
         self.courier.finish()
 
     def after_fork(self) -> None:
+        self.courier.outbox.after_fork()
         self._thread.after_fork()
         self._stop = threading.Event()
         self._started = False

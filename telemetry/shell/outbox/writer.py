@@ -43,6 +43,11 @@ class Outbox:
         self.limit_bytes = limit_bytes
         self._reset()
 
+    def after_fork(self) -> None:
+        """In a forked child: the parent's segments stay the parent's (their descriptors
+        are closed here); the child writes segments of its own."""
+        self._reset()
+
     def _reset(self) -> None:
         self.segments: list[Segment] = []
         # Set after a write, cleared by the courier before it reads: it wakes the courier.
