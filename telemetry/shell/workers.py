@@ -82,6 +82,7 @@ class Lifecycle:
         self._workers: list[Worker] = []
         self._fork_hooks: list[Callable[[], None]] = []
         self._closed = False
+        self._all_started = False
         # A strong reference on purpose: lines queued by a client the agent dropped are
         # still written at exit. The fork hook must not keep the lifecycle alive.
         atexit.register(self.at_exit)
@@ -95,14 +96,21 @@ class Lifecycle:
         self._fork_hooks.append(reset)
 
     def ensure_started(self) -> None:
-        """Start every worker; one that cannot (no thread to be had) is tried again next time."""
+        """Start every worker; one that cannot (no thread to be had) is tried again next time.
+        Once all are started in this process, a flag (reset at fork and close) spares every
+        later run the workers' pid checks, a system call each."""
+        if self._all_started:
+            return
+        started = True
         for worker in self._workers:
             try:
                 worker.ensure_started()
             except Exception as error:
+                started = False
                 self._metrics.swallowed(
                     f"thread_start.{type(worker).__name__}", error, "could not start a background thread; it is tried again at the next run"
                 )
+        self._all_started = started and not self._closed
 
     def close(self, budget_s: object = None) -> None:
         """Drain every worker within `budget_s` (None, or anything but a number >= 0: the
@@ -135,6 +143,7 @@ class Lifecycle:
         if self._closed:
             return
         self._closed = True
+        self._all_started = False
         atexit.unregister(self.at_exit)
         for worker in self._workers:
             try:
@@ -143,6 +152,7 @@ class Lifecycle:
                 self._metrics.swallowed(f"drain.{type(worker).__name__}", error, "a background task could not finish at close")
 
     def after_fork(self) -> None:
+        self._all_started = False
         for reset in self._fork_hooks:
             reset()
         for worker in self._workers:

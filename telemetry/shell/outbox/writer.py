@@ -21,6 +21,7 @@ from telemetry.shell.outbox.entries import encode_entry
 from telemetry.shell.outbox.frames import encode_frame
 from telemetry.shell.outbox.segments import OUTBOX_DIR, Segment, create_segment
 from telemetry.shell.self_metrics import SelfMetrics
+from telemetry.shell.workers import weak_callback
 
 DEFAULT_SEGMENT_BYTES = 16 << 20
 DEFAULT_LIMIT_BYTES = 512 << 20
@@ -42,6 +43,9 @@ class Outbox:
         self.segment_bytes = segment_bytes
         self.limit_bytes = limit_bytes
         self._reset()
+        # Reset in a forked child by this hook, so that `append` needs no pid check (a
+        # system call) per entry.
+        os.register_at_fork(after_in_child=weak_callback(self.after_fork))
 
     def after_fork(self) -> None:
         """In a forked child: the parent's segments stay the parent's (their descriptors
@@ -69,8 +73,6 @@ class Outbox:
         elsewhere). `OSError` if it cannot be written (the caller does the same)."""
         frame = encode_frame(payload)
         size = len(frame)
-        if self._pid != os.getpid():
-            self._reset()  # a forked child: the parent's segments stay the parent's
         if self.held_bytes + size > self.limit_bytes:
             self.metrics.increment("outbox.over_limit")
             return False
