@@ -22,6 +22,7 @@ from telemetry.core.commands import (
 )
 from telemetry.core.commits import validate_commit
 from telemetry.core.decision import Decision
+from telemetry.core.fields import COMMIT_FIELDS
 from telemetry.core.lifecycle import decide_end, decide_heartbeat, decide_set_metrics, decide_start
 from telemetry.core.run_ids import validate_custom_run_id
 from telemetry.core.state import RegistryState
@@ -36,8 +37,6 @@ from telemetry.effects.vocabulary import (
     Log,
     PostCommit,
 )
-
-COMMIT_FIELDS = ("git_commit_hash", "git_commit_source", "git_commit_author", "git_commit_timestamp")
 
 
 def decide(state: RegistryState, command: Command) -> Decision:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +25,7 @@ from telemetry.service.config import (
 from telemetry.cli_config import ConfigMistake, service_url
 from telemetry.service.preflight import bind_listener, check_sqlite_file
 from telemetry.service.store import MAX_LEASE_SECONDS
-from telemetry.shell.config import TelemetryConfig
+from telemetry.settings import env_api_token, env_api_url
 
 # The web stack (FastAPI, pydantic, uvicorn) is imported only by the commands that need it,
 # so that `telemetry --help` and the other commands start fast.
@@ -177,7 +178,6 @@ def sweep(lease_seconds: int, db_path: Path | None, api_url: str | None, old_url
     if db_path:
         swept = _sweep_file(db_path, lease_seconds)
     else:
-        client = TelemetryConfig.from_env()
-        url = service_url(api_url or old_url, client)
-        swept = _sweep_service(url, token or client.api_token, lease_seconds)
+        url = service_url(api_url or old_url, env_api_url(os.environ))
+        swept = _sweep_service(url, token or env_api_token(os.environ), lease_seconds)
     click.echo(f"swept {swept} run(s) to timeout (lease {lease_seconds} s)")

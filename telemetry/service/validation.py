@@ -16,23 +16,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, create_model
 
-from telemetry.core.fields import END_FIELDS, UPDATE_FIELDS
+from telemetry.core.fields import COMMIT_FIELDS, END_FIELDS, JSON_FIELDS, SERVER_FIELDS, UPDATE_FIELDS
 from telemetry.core.status import stored_status
 from telemetry.effects.records import COMMIT_SOURCES, COUNT_FIELDS, RECORD_FIELDS, STORED_STATUSES
+from telemetry.wire.format import now_timestamp
 
 MAX_INTEGER = 2**63 - 1
-SERVER_FIELDS = ("created_at", "updated_at")
 # Accepted in create and PATCH bodies, never stored: the server's own timestamps, and what
 # LT's client adds about its own delivery (docs/compat.md), so an LT client works unchanged.
 LT_BOOKKEEPING_FIELDS = ("schema_version", "api_posted", "api_posted_at", "api_retry_count", "record_type")
 IGNORED_FIELDS = frozenset((*SERVER_FIELDS, *LT_BOOKKEEPING_FIELDS))
 CREATE_FIELDS = tuple(name for name in RECORD_FIELDS if name not in SERVER_FIELDS)
-COMMIT_FIELDS = ("git_commit_hash", "git_commit_source", "git_commit_author", "git_commit_timestamp")
 PATCH_FIELDS = (*END_FIELDS, *UPDATE_FIELDS, *COMMIT_FIELDS, "heartbeat_at")
 # The hash rule of `telemetry.core.commits`, as a pattern the OpenAPI schema can carry.
 COMMIT_HASH_PATTERN = r"^[0-9a-fA-F]{7,40}$"
@@ -52,7 +51,7 @@ def utc_timestamp(value: str) -> str:
             return value  # already stored form (what our client sends): 1 us instead of 5
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             raise ValueError("no zone")
-        return parsed.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        return now_timestamp(parsed)
     except (ValueError, OverflowError):
         raise ValueError("must be an ISO 8601 timestamp with a time zone, e.g. 2024-05-01T12:00:00+00:00") from None
 
@@ -129,7 +128,7 @@ def _field_type(name: str) -> Any:
         return CommitHash | None
     if name == "git_commit_source":
         return CommitSource | None
-    if name in ("metrics_json", "context_json"):
+    if name in JSON_FIELDS:
         return Any
     return str | None
 
@@ -247,7 +246,7 @@ def _quick_check(name: str) -> Callable[[Any], Any]:
     if name in ("duration_ms", "git_commit_hash", "git_commit_source"):
         rule = {"duration_ms": _count, "git_commit_hash": _checked(_commit_hash)}.get(name, _checked(_commit_source))
         return _or_none(rule)
-    return _any if name in ("metrics_json", "context_json") else _text
+    return _any if name in JSON_FIELDS else _text
 
 
 _COMMIT_HASH = re.compile(COMMIT_HASH_PATTERN.strip("^$"))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from telemetry.effects.records import BufferEntry, CommitEntry
-from telemetry.shell.wire import (
+from telemetry.wire.format import (
     WireEntry,
     WireFormatError,
     buffer_document,

@@ -31,7 +31,8 @@ from telemetry.shell.config import TelemetryConfig
 from telemetry.shell.edge import fresh_event_id, fresh_nonce, json_safe_fields, now, optional_text, text
 from telemetry.shell.run_context import RunContext
 from telemetry.shell.runtime import Runtime
-from telemetry.shell.self_metrics import LOGGER, SelfMetrics, describe
+from telemetry.shell.self_metrics import LOGGER, SelfMetrics
+from telemetry.wire.errors import describe, error_message
 from telemetry.shell.stats import STATS_UNAVAILABLE, RunIDMetrics, read_stats
 from telemetry.shell.workers import weak_callback
 
@@ -155,7 +156,7 @@ class TelemetryClient:
             return False, "[ERROR] associate_commit failed: no answer (see self_metrics)"
         except Exception as error:
             self._failed("associate_commit", error)
-            return False, f"[ERROR] associate_commit failed: {_message(error)}"
+            return False, f"[ERROR] associate_commit failed: {error_message(error)}"
 
     def get_stats(self) -> dict[str, Any]:
         """Run statistics (service `/metrics`, else the SQLite file) with run-id metrics."""
@@ -171,7 +172,7 @@ class TelemetryClient:
             return self.run_id_metrics.get_snapshot()
         except Exception as error:
             self._failed("get_run_id_metrics", error)
-            return {"error": _message(error), "timestamp": now().isoformat()}
+            return {"error": error_message(error), "timestamp": now().isoformat()}
 
     def log_run_id_metrics(self) -> None:
         """Log the run-id metrics as JSON at INFO level."""
@@ -236,7 +237,7 @@ class TelemetryClient:
             self._metrics.increment(f"errors.{method}")
             if self._metrics.first_time(f"{method}.{type(error).__name__}"):
                 level = logging.ERROR if prefix == "[ERROR]" else logging.WARNING
-                LOGGER.log(level, "%s Telemetry %s failed: %s", prefix, method, _message(error))
+                LOGGER.log(level, "%s Telemetry %s failed: %s", prefix, method, error_message(error))
         except Exception:
             pass  # an agent out of stack or memory: its call must still return
 
@@ -254,13 +255,6 @@ def _usable_config(config: object) -> TelemetryConfig:
     for problem in usable.validate():
         LOGGER.warning("telemetry: configuration problem: %s", problem)
     return usable.with_defaults_for_problems()
-
-
-def _message(error: BaseException) -> str:
-    try:
-        return str(error)
-    except Exception:
-        return type(error).__name__
 
 
 def _summary(error: BaseException) -> str:

@@ -26,7 +26,7 @@ from tenacity import (
 from telemetry.effects.records import RunRecord
 from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.shell.service_api import Delivered, Outcome, Refused, Unavailable, classify
-from telemetry.shell.wire import dumps, record_to_wire
+from telemetry.wire.format import dumps, record_to_wire
 from telemetry.shell.workers import LazyThread
 
 MAX_RETRY_AFTER_S = 60.0

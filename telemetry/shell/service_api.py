@@ -19,7 +19,7 @@ import orjson
 
 from telemetry.effects.records import CommitDetails, RunRecord
 from telemetry.shell.http_transport import PooledTransport
-from telemetry.shell.wire import dumps, patch_body, record_to_wire
+from telemetry.wire.format import dumps, patch_body, record_to_wire
 
 _RETRYABLE_STATUS = frozenset({408, 429})
 

@@ -9,7 +9,8 @@ import os
 import threading
 
 from telemetry.shell.breaker import CircuitBreaker
-from telemetry.shell.config import TelemetryConfig, url_problem
+from telemetry.settings import url_problem
+from telemetry.shell.config import TelemetryConfig
 from telemetry.shell.self_metrics import LOGGER, SelfMetrics
 from telemetry.shell.service_api import ServiceApi, Unavailable
 

@@ -109,7 +109,7 @@ def sync(
     # Errors are listed after the summary; the once-per-kind log lines would repeat them.
     logging.getLogger("telemetry").addHandler(logging.NullHandler())
     config = TelemetryConfig.from_env()
-    url, token, directory = service_url(api_url, config), token or config.api_token, buffer_dir or config.buffer_dir
+    url, token, directory = service_url(api_url, config.api_url), token or config.api_token, buffer_dir or config.buffer_dir
     if buffer_dir is not None and not buffer_dir.is_dir():
         raise ConfigMistake(f"--buffer-dir {buffer_dir} is not a directory (nothing to sync from there)")
 

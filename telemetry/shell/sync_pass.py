@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from telemetry.effects.records import CommitEntry
 from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.daemon_pool import DaemonPool
-from telemetry.shell.wire import WireEntry, WireFormatError
+from telemetry.wire.format import WireEntry, WireFormatError
 
 _DELETERS = 8
 _DELETE_SHARE = 256

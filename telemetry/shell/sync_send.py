@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from telemetry.shell.daemon_pool import DaemonPool
 from telemetry.shell.service_api import BatchResult, Delivered, NotFound, Outcome, Refused, ServiceApi, Unavailable
 from telemetry.shell.sync_pass import RunFold, SyncPass, chunks
-from telemetry.shell.wire import WireEntry
+from telemetry.wire.format import WireEntry
 
 _UNAUTHORIZED = frozenset({401, 403})
 

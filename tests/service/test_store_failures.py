@@ -19,7 +19,7 @@ import pytest
 from telemetry.service.app import create_app
 from telemetry.service.config import build_config
 from telemetry.service.sqlite_inserts import plan_inserts, run_inserts
-from telemetry.service.sqlite_schema import ensure_schema
+from telemetry.wire.sqlite_schema import ensure_schema
 from telemetry.service.sqlite_store import SqliteStore
 from telemetry.service.sqlite_writer import GroupWriter
 from telemetry.service.validation import validated_create

@@ -13,7 +13,7 @@ from telemetry.effects.records import BufferEntry
 from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.service_api import ServiceApi
 from telemetry.shell.sync import SyncWorker
-from telemetry.shell.wire import record_to_wire
+from telemetry.wire.format import record_to_wire
 from tests.support.service import ServiceFactory, ServiceProcess
 from tests.sync.helpers import T0, claims_files, differences, fetch_row, simple_record, write_entry
 
