@@ -30,7 +30,7 @@ from telemetry.shell.buffer import BufferDirectory  # noqa: E402
 from telemetry.shell.edge import fresh_event_id  # noqa: E402
 from telemetry.shell.service_api import ServiceApi  # noqa: E402
 from telemetry.shell.sync import SyncWorker  # noqa: E402
-from telemetry.shell.sync_processes import ProcessPass  # noqa: E402
+from telemetry.shell.sync.processes import ProcessPass  # noqa: E402
 from tests.support.service import ServiceProcess  # noqa: E402
 
 from machine_speed import cpu_reference  # noqa: E402 (beside this script)

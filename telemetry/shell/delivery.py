@@ -22,7 +22,7 @@ from telemetry.shell.edge import now
 from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.shell.service_api import Delivered, NotFound, Outcome, Refused, ServiceApi, Unavailable
 from telemetry.shell.service_link import ServiceLink
-from telemetry.shell.sync_commits import RunBuffered, RunUnknown, associate_by_run_id
+from telemetry.shell.sync.commits import RunBuffered, RunUnknown, associate_by_run_id
 
 COMMIT_NOT_AVAILABLE = "[ERROR] Commit association not available"
 

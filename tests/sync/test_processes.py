@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from telemetry.effects.records import BufferEntry, RunRecord
-from telemetry.shell import sync_processes
+from telemetry.shell.sync import processes as sync_processes
 from telemetry.shell.buffer import CLAIMS_DIR, LOCK_NAME, BufferDirectory
 from telemetry.shell.service_api import ServiceApi
 from telemetry.shell.sync import SyncWorker
-from telemetry.shell.sync_processes import ProcessPass
+from telemetry.shell.sync.processes import ProcessPass
 from tests.support.receiver import HungPort
 from tests.support.service import ServiceProcess
 from tests.sync.helpers import claims_files, fetch_row, simple_record, write_entry

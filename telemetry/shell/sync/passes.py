@@ -2,7 +2,7 @@
 (acknowledged, rejected, quarantined, left for later), its counts and its errors; and how
 the entries of one run fold, as they are read, into the single record the service
 converges to (`RunFold`). Commit entries of runs known only by run id are set aside, for
-after the pass's creates and updates (`telemetry.shell.sync_commits`)."""
+after the pass's creates and updates (`telemetry.shell.sync.commits`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from telemetry.effects.records import CommitEntry
 from telemetry.shell.buffer import BufferDirectory
-from telemetry.shell.daemon_pool import DaemonPool
+from telemetry.shell.sync.daemon_pool import DaemonPool
 from telemetry.wire.format import WireEntry, WireFormatError
 
 _DELETERS = 8

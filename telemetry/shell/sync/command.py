@@ -21,8 +21,8 @@ from telemetry.cli_config import ConfigMistake, service_url
 from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.config import TelemetryConfig
 from telemetry.shell.service_api import ServiceApi
-from telemetry.shell.sync import SyncReport, SyncWorker, backoff_delay
-from telemetry.shell.sync_processes import ProcessPass
+from telemetry.shell.sync.worker import SyncReport, SyncWorker, backoff_delay
+from telemetry.shell.sync.processes import ProcessPass
 
 _COUNTS = ("delivered", "duplicates", "quarantined", "rejected", "remaining")
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import attrs
 
-from telemetry.shell.sync import Progress, SyncReport, SyncWorker
+from telemetry.shell.sync.worker import Progress, SyncReport, SyncWorker
 
 _POLL_S = 0.1
 _STOP_GRACE_S = 2.0

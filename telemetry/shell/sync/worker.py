@@ -10,7 +10,7 @@ Rules of a pass, taken window by window (`window` files, oldest first by name):
   the batch endpoint: `created` acknowledges them all; `duplicate` acknowledges the creates
   and sends the updates by PATCH; an item error sends each entry on its own.
 - An update is a PATCH; a 404 turns it into a create of the entry's full record
-  (`telemetry.shell.sync_send`).
+  (`telemetry.shell.sync.send`).
 - A commit for a run known only by run id is sent after every window: the run is found by
   run id, then the commit associated; one whose run is on neither the service nor the
   buffer goes to `rejected/`, one whose run is still buffered waits (`sync_commits`).
@@ -34,9 +34,9 @@ import attrs
 from telemetry.shell.buffer import BufferDirectory, ClaimsBusy
 from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.shell.service_api import ServiceApi
-from telemetry.shell.sync_commits import deliver_commits
-from telemetry.shell.sync_pass import SyncPass
-from telemetry.shell.sync_send import Lanes, Sender, Sent
+from telemetry.shell.sync.commits import deliver_commits
+from telemetry.shell.sync.passes import SyncPass
+from telemetry.shell.sync.send import Lanes, Sender, Sent
 
 Progress = Callable[[int, int], None]
 """Called as `progress(done, total)` while a pass runs."""

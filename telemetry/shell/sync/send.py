@@ -9,9 +9,9 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future
 
-from telemetry.shell.daemon_pool import DaemonPool
+from telemetry.shell.sync.daemon_pool import DaemonPool
 from telemetry.shell.service_api import BatchResult, Delivered, NotFound, Outcome, Refused, ServiceApi, Unavailable
-from telemetry.shell.sync_pass import RunFold, SyncPass, chunks
+from telemetry.shell.sync.passes import RunFold, SyncPass, chunks
 from telemetry.wire.format import WireEntry
 
 _UNAUTHORIZED = frozenset({401, 403})

@@ -23,8 +23,8 @@ import attrs
 
 from telemetry.effects.records import CommitDetails
 from telemetry.shell.service_api import Delivered, Outcome, Refused, ServiceApi
-from telemetry.shell.sync_pass import SyncPass
-from telemetry.shell.sync_send import stops_pass
+from telemetry.shell.sync.passes import SyncPass
+from telemetry.shell.sync.send import stops_pass
 
 
 @attrs.frozen
