@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import threading
 import time
 import weakref
@@ -23,6 +24,14 @@ from telemetry.shell.self_metrics import SelfMetrics
 EXIT_TEARDOWN_RESERVE_S = 0.25
 # When the first exit hook of this process ran (time.monotonic); None until then.
 _exit_started: float | None = None
+
+
+def backoff_delay(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> float:
+    """Exponential backoff with jitter, the one retry wait of the client, sync and export:
+    a random wait in [d/2, d], d = min(cap, base * 2**(attempt-1)), so workers that saw
+    the same outage do not come back in step."""
+    ceiling = min(cap_s, base_s * 2 ** min(max(attempt - 1, 0), 32))
+    return rng.uniform(ceiling / 2, ceiling)
 
 
 class Worker(Protocol):

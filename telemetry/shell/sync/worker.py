@@ -33,6 +33,7 @@ import attrs
 
 from telemetry.shell.buffer import BufferDirectory, ClaimsBusy
 from telemetry.shell.self_metrics import SelfMetrics
+from telemetry.shell.workers import backoff_delay
 from telemetry.shell.service_api import ServiceApi
 from telemetry.shell.sync.commits import deliver_commits
 from telemetry.shell.sync.passes import SyncPass
@@ -55,14 +56,18 @@ class SyncReport:
     remaining: int = 0
     errors: tuple[str, ...] = ()
     service_unavailable: bool = False
-    incomplete: bool = False  # a process of the pass sent no report (`telemetry sync --workers`)
 
-
-def backoff_delay(failures: int, base_s: float, cap_s: float, rng: random.Random) -> float:
-    """Exponential backoff with jitter: a random wait in [d/2, d], d = min(cap, base * 2**(n-1)),
-    so workers that saw the same outage do not come back in step."""
-    ceiling = min(cap_s, base_s * 2 ** min(max(failures - 1, 0), 32))
-    return rng.uniform(ceiling / 2, ceiling)
+    def then(self, later: SyncReport) -> SyncReport:
+        """This report followed by a `later` pass's: counts add up, errors are kept once
+        each; `remaining` and availability are the later pass's."""
+        return attrs.evolve(
+            later,
+            delivered=self.delivered + later.delivered,
+            duplicates=self.duplicates + later.duplicates,
+            quarantined=self.quarantined + later.quarantined,
+            rejected=self.rejected + later.rejected,
+            errors=self.errors + tuple(error for error in later.errors if error not in self.errors),
+        )
 
 
 class SyncWorker:
