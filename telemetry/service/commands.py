@@ -34,10 +34,8 @@ SWITCH_INTERVAL_SECONDS = 0.0001
 
 
 def _server(app: Any, config: ServiceConfig, log_level: str) -> Any:
-    """A uvicorn server for `app` (uvloop, httptools with coalesced writes, no access log)."""
+    """A uvicorn server for `app` (uvloop, httptools, no access log)."""
     import uvicorn
-
-    from telemetry.service.http_protocol import CoalescingHttpToolsProtocol
 
     class Server(uvicorn.Server):
         """uvicorn's server, except that a SIGTERM/SIGINT followed by a clean shutdown
@@ -55,7 +53,7 @@ def _server(app: Any, config: ServiceConfig, log_level: str) -> Any:
             host=config.host,
             port=config.port,
             loop="uvloop",
-            http=CoalescingHttpToolsProtocol,
+            http="httptools",
             lifespan="on",
             access_log=False,
             log_level=log_level,
