@@ -12,6 +12,7 @@ from returns.result import Failure, Success
 
 from telemetry.core.commands import (
     AssociateCommit,
+    CommitSettled,
     Command,
     EndRun,
     Heartbeat,
@@ -20,7 +21,7 @@ from telemetry.core.commands import (
     StartRun,
     ValidateCustomRunId,
 )
-from telemetry.core.commits import validate_commit
+from telemetry.core.commits import commit_reply, validate_commit
 from telemetry.core.decision import Decision
 from telemetry.core.fields import COMMIT_FIELDS
 from telemetry.core.lifecycle import decide_end, decide_heartbeat, decide_set_metrics, decide_start
@@ -56,6 +57,8 @@ def decide(state: RegistryState, command: Command) -> Decision:
             return _decide_validate(state, command)
         case Heartbeat():
             return decide_heartbeat(state, command)
+        case CommitSettled():
+            return Decision(state, commit_reply(command), ())
         case _:
             assert_never(command)
 

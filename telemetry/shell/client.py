@@ -26,6 +26,8 @@ from telemetry.core import (
     decide,
     event_effects,
 )
+from telemetry.core.commands import CommitSettled
+from telemetry.core.decision import Reply
 from telemetry.core.run_ids import generate_run_id
 from telemetry.shell.config import TelemetryConfig
 from telemetry.shell.edge import fresh_event_id, fresh_nonce, json_safe_fields, now, optional_text, text
@@ -185,6 +187,7 @@ class TelemetryClient:
         """`(True, None)` or `(False, "empty" | "too_long" | "invalid_chars")`; counts refusals."""
         try:
             reply = self._execute(ValidateCustomRunId(text(run_id)))
+            assert isinstance(reply, tuple), reply  # the core's reply to this command
             return bool(reply[0]), reply[1]
         except Exception as error:
             self._failed("_validate_custom_run_id", error)
@@ -216,12 +219,16 @@ class TelemetryClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _execute(self, command: Command) -> Any:
+    def _execute(self, command: Command) -> Reply:
         with self._lock:
             decision = decide(self._state, command)
             self._state = decision.state
-        result = self._runtime.interpreter.run(decision.effects)
-        return decision.reply if decision.reply is not None else result
+        answers: list[CommitSettled] = []
+        self._runtime.interpreter.run(decision.effects, answers.append)
+        reply = decision.reply
+        for answer in answers:  # what the world answered decides the reply (state unchanged)
+            reply = decide(self._state, answer).reply
+        return reply
 
     def _heartbeat(self) -> None:
         # Heartbeat never changes the state: no lock needed to decide it.
