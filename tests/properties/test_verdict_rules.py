@@ -10,7 +10,7 @@ from telemetry.core.verdicts import UNAUTHORIZED_STATUSES, Answer, refusal, verd
 
 operations = st.sampled_from(("create", "update", "commit"))
 reasons = st.text(max_size=40)
-refusal_statuses = st.integers(400, 499).filter(lambda status: status not in (404, 408, 429))
+refusal_statuses = st.integers(400, 499).filter(lambda status: status not in (401, 403, 404, 408, 429))
 
 
 @given(operations, st.booleans())
