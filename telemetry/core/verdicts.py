@@ -51,10 +51,11 @@ def refusal(status: int, reason: str) -> Answer:
     return Answer("unauthorized" if status in UNAUTHORIZED_STATUSES else "refused", status, reason)
 
 
-def verdict(operation: Operation, answer: Answer, *, after_create: bool = False) -> Verdict:
+def verdict(operation: Operation, answer: Answer, *, after_create: bool = False, has_record: bool = True) -> Verdict:
     """The verdict on an entry of `operation` given the service's `answer`; `after_create`
     when the answer is to the create sent instead of an update or a commit (or to the
-    update sent again after it)."""
+    update sent again after it); `has_record` False for a commit known only by run id,
+    which has no record to create."""
     match answer.kind:
         case "delivered":
             return Verdict("acknowledge")
@@ -63,7 +64,7 @@ def verdict(operation: Operation, answer: Answer, *, after_create: bool = False)
                 return Verdict("send_again")
             return Verdict("acknowledge", duplicate=operation == "create")
         case "not_found":
-            if operation != "create" and not after_create:
+            if operation != "create" and has_record and not after_create:
                 return Verdict("create_instead")
             return Verdict("keep", answer.reason, kept="no_service")
         case "unauthorized":

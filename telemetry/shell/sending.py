@@ -35,11 +35,9 @@ def deliver(
     `created_instead`), and on `send_again` send once more. The last outcome and the
     verdict on the entry."""
     outcome = send()
-    decided = verdict(operation, answer_of(outcome))
-    if decided.kind != "create_instead":
+    decided = verdict(operation, answer_of(outcome), has_record=create is not None)
+    if decided.kind != "create_instead" or create is None:
         return outcome, decided
-    if create is None:  # nothing to create from (a commit known by run id): the run is unknown
-        return outcome, verdict("create", answer_of(outcome))
     if created_instead is not None:
         created_instead()
     outcome = create()

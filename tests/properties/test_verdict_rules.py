@@ -65,3 +65,10 @@ def test_any_other_refusal_rejects_the_entry_with_the_services_reason(
 def test_only_a_keep_carries_a_keep_reason(operation: str, kind: str, after: bool) -> None:
     decided = verdict(operation, Answer(kind, 400, "r"), after_create=after)  # type: ignore[arg-type]
     assert (decided.kind == "keep") == (decided.kept != "")
+
+
+@given(st.sampled_from(("update", "commit")), reasons)
+def test_a_404_without_a_record_to_create_keeps_the_entry(operation: str, reason: str) -> None:
+    """A commit known only by run id has no record to create from."""
+    decided = verdict(operation, Answer("not_found", 404, reason), has_record=False)  # type: ignore[arg-type]
+    assert (decided.kind, decided.kept) == ("keep", "no_service")

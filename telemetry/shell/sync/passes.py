@@ -13,12 +13,19 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from telemetry.core.verdicts import Verdict
 from telemetry.effects.records import CommitEntry
 from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.sync.daemon_pool import DaemonPool
 from telemetry.wire.format import WireEntry, WireFormatError
 
 _DELETERS = 8
+# What a pass notes when a verdict keeps an entry, by the reason it is kept.
+_KEPT_NOTES = {
+    "unavailable": "service unavailable",
+    "no_service": "no telemetry service at this URL",
+    "unauthorized": "not authorized",
+}
 _DELETE_SHARE = 256
 T = TypeVar("T")
 
@@ -191,6 +198,25 @@ class SyncPass:
         borrowed = [path for path in (prefix + name for name in window) if path not in self._settled]
         self._borrowed.update(borrowed)
         return borrowed
+
+    def record(self, paths: list[str], decided: Verdict) -> bool:
+        """Take the verdict on the entries in `paths` (`telemetry.core.verdicts`); False
+        when it stops the pass: a kept entry says nothing about itself (the service is
+        down, the token wrong, the URL not a telemetry service), so the rest wait too."""
+        if decided.kind == "acknowledge":
+            self.acknowledge(paths, decided.duplicate)
+        elif decided.kind == "reject":
+            for path in paths:
+                self.reject(path, decided.reason)
+        else:
+            self.unavailable = self.unavailable or decided.kept == "unavailable"
+            self.note(_KEPT_NOTES.get(decided.kept, "entry kept"), decided.reason)
+            return False
+        return True
+
+    def wait_for_run(self) -> None:
+        """A commit whose run is still buffered: left for a later pass, once its run arrived."""
+        self.tally["commits_waiting"] += 1
 
     def acknowledge(self, paths: list[str], duplicate: bool) -> None:
         """The service holds these entries: delete them (`flush`), then count them."""

@@ -116,49 +116,49 @@ class SyncWorker:
         return self._run_pass(progress, threading.Event())
 
     def _run_pass(self, progress: Progress | None, stop: threading.Event) -> SyncReport:
-        run = SyncPass(self.buffer, self._note, stop, self._settled, self._claim_timeout_s)
+        sync_pass = SyncPass(self.buffer, self._note, stop, self._settled, self._claim_timeout_s)
         try:
             names = self.buffer.pending_names()
         except OSError as error:
-            run.note("cannot list buffer", str(error))
-            return self._report(run)
+            sync_pass.note("cannot list buffer", str(error))
+            return self._report(sync_pass)
         if progress is not None:
             progress(0, len(names))
         try:
-            self._deliver_windows(names, run, lambda: progress(run.done, len(names)) if progress else None)
+            self._deliver_windows(names, sync_pass, lambda: progress(sync_pass.done, len(names)) if progress else None)
         finally:
-            run.release()
+            sync_pass.release()
         if progress is not None:  # the deletions the last window waited for are counted now
-            progress(run.done, len(names))
-        return self._report(run)
+            progress(sync_pass.done, len(names))
+        return self._report(sync_pass)
 
-    def _deliver_windows(self, names: list[str], run: SyncPass, advanced: Callable[[], None]) -> None:
+    def _deliver_windows(self, names: list[str], sync_pass: SyncPass, advanced: Callable[[], None]) -> None:
         """Deliver window after window until done or the pass must stop. A window's batches
         go on the wire while the next window is claimed and read; its answers are settled
         after that, so the file work and the service's work overlap."""
         with Lanes(self._concurrency) as lanes:
             on_the_wire: Sent = []
-            while run.cursor < len(names):
-                if lanes.halt.is_set() or run.stop.is_set():
+            while sync_pass.cursor < len(names):
+                if lanes.halt.is_set() or sync_pass.stop.is_set():
                     break  # the answers on the wire say why
                 try:
-                    runs = run.next_window(names, self._window)
+                    runs = sync_pass.next_window(names, self._window)
                 except ClaimsBusy as error:
-                    run.note("buffer busy", str(error))
+                    sync_pass.note("buffer busy", str(error))
                     break
-                sending = self._sender.send(runs, run, lanes)
-                if not self._sender.settle(on_the_wire, run, lanes):
+                sending = self._sender.send(runs, sync_pass, lanes)
+                if not self._sender.settle(on_the_wire, sync_pass, lanes):
                     return
                 advanced()
                 on_the_wire = sending
-            if not self._sender.settle(on_the_wire, run, lanes):
+            if not self._sender.settle(on_the_wire, sync_pass, lanes):
                 return
             advanced()
-        if run.commits and deliver_commits(self.api, run):
+        if sync_pass.commits and deliver_commits(self.api, sync_pass):
             advanced()
 
-    def _report(self, run: SyncPass) -> SyncReport:
-        tally = run.tally
+    def _report(self, sync_pass: SyncPass) -> SyncReport:
+        tally = sync_pass.tally
         for name, count in tally.items():
             self.metrics.increment(f"sync.{name}", count)
         return SyncReport(
@@ -167,8 +167,8 @@ class SyncWorker:
             quarantined=tally["quarantined"],
             rejected=tally["rejected"],
             remaining=self.remaining(),
-            errors=tuple(run.errors.values()),
-            service_unavailable=run.unavailable,
+            errors=tuple(sync_pass.errors.values()),
+            service_unavailable=sync_pass.unavailable,
         )
 
     def remaining(self) -> int:
