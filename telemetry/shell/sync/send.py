@@ -13,7 +13,8 @@ from telemetry.shell.sync.daemon_pool import DaemonPool
 from telemetry.core.verdicts import Verdict, verdict
 from telemetry.shell.sending import answer_of, deliver
 from telemetry.shell.service_api import BatchResult, Outcome, ServiceApi
-from telemetry.shell.sync.passes import RunFold, SyncPass, chunks
+from telemetry.shell.sync.fold import RunFold, chunks
+from telemetry.shell.sync.passes import SyncPass
 from telemetry.wire.format import WireEntry
 
 def _verdict_of_batch(result: Outcome) -> Verdict:

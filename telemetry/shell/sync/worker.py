@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import random
 import threading
-import time
 from collections.abc import Callable
 
 import attrs
@@ -238,48 +237,3 @@ class SyncWorker:
             stop.wait(delay)
 
 
-# How long the client's close or exit waits for its sync thread to finish a request.
-_STOP_WAIT_S = 0.1
-
-
-class BackgroundSync:
-    """The sync thread as one of the client's lifecycle workers: started lazily with the
-    others, stopped within the exit budget, rebuilt in a forked child (with the child's
-    own `ServiceApi` from `make_worker`). `interval_s <= 0` turns it off. Entries a pass
-    holds when the process ends stay in the buffer; its claims die with the process (the
-    kernel drops its lock), so the next pass of any worker takes them."""
-
-    def __init__(self, make_worker: Callable[[], SyncWorker], interval_s: float, metrics: SelfMetrics) -> None:
-        self._make_worker = make_worker
-        self._interval_s = interval_s
-        self._metrics = metrics
-        self._worker: SyncWorker | None = None
-        self._pid = 0
-        self._off = False
-
-    def ensure_started(self) -> None:
-        """Cheap when running. A worker that cannot be built turns sync off for this
-        process (counted and logged once); a thread that cannot start is raised to the
-        lifecycle, which counts it and tries again on the next run, as for every worker."""
-        if self._interval_s <= 0 or self._off:
-            return
-        if self._worker is None or self._pid != os.getpid():
-            try:
-                self._worker, self._pid = self._make_worker(), os.getpid()
-            except Exception as error:
-                self._off = True
-                self._metrics.swallowed("sync.start", error, "the background sync could not start; the buffer waits for `telemetry sync`")
-                return
-        self._worker.start(self._interval_s)
-
-    def drain(self, deadline: float) -> None:
-        """Stop between two requests; what is still buffered stays on disk for later. The
-        wait is short: a request in flight to a hung service would spend the agent's exit
-        on a delivery that a later pass makes anyway."""
-        self._off = True
-        if self._worker is not None and self._pid == os.getpid():
-            self._worker.stop(min(_STOP_WAIT_S, max(0.0, deadline - time.monotonic())))
-
-    def after_fork(self) -> None:
-        self._worker = None
-        self._off = False
