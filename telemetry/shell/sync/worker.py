@@ -30,7 +30,8 @@ from collections.abc import Callable
 
 import attrs
 
-from telemetry.shell.buffer import BufferDirectory, ClaimsBusy
+from telemetry.shell.buffer import BufferDirectory
+from telemetry.shell.buffer_claims import ClaimsBusy
 from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.shell.workers import backoff_delay
 from telemetry.shell.service_api import ServiceApi
