@@ -74,8 +74,7 @@ def run_server(config: ServiceConfig, log_level: str = "info") -> None:
         check_sqlite_file(config.db_path)
     # The event loop (parsing, validation) and the SQLite writer share the GIL; the writer
     # releases it for every SQLite step and must get it back quickly, not after the default
-    # 5 ms switch interval, or group commits stall behind request parsing (0.1 ms: 30 us of
-    # writer time per batched row against a busy thread, 39 us at 0.5 ms, on the 2-core VM).
+    # 5 ms switch interval, or group commits stall behind request parsing (bench/README.md).
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     server = _server(create_app(config, make_store(config)), config, log_level)
     listener = bind_listener(config.host, config.port)

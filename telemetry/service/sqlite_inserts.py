@@ -5,8 +5,8 @@ bottleneck and shares the GIL with the event loop:
   lookup, which costs more than all the other values of a row together.
 - Rows with the same columns go into one multi-row INSERT of up to `CHUNK_ROWS` rows, and a
   job runs nothing else (no savepoint): the sqlite3 module releases the GIL around every
-  statement and must take it back from the busy event loop after each, which measured
-  ~30 us per row under load with 50-row chunks and a savepoint per job, ~9 us without.
+  statement and must take it back from the busy event loop after each (figures in
+  bench/README.md).
 - The plan (SQL and flat parameters) is built on the caller's thread; the writer only runs it.
 - `ON CONFLICT(event_id) DO NOTHING`: a known event_id is never overwritten. A chunk that
   inserted fewer rows than it holds had duplicates; which ones is read back afterwards."""

@@ -48,7 +48,7 @@ def utc_timestamp(value: str) -> str:
     try:
         parsed = datetime.fromisoformat(value)
         if _STORED_FORM.fullmatch(value):
-            return value  # already stored form (what our client sends): 1 us instead of 5
+            return value  # already stored form (what our client sends): the cheap path
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             raise ValueError("no zone")
         return now_timestamp(parsed)
@@ -167,11 +167,10 @@ class CommitAssociation(BaseModel):
     commit_timestamp: CommitTimestamp | None = None
 
 
-# The hot path. Pydantic costs ~22 us per 45-field create on the 2-core VM, a quarter of the
-# service's CPU per batched run; these checks accept the common, valid bodies for ~5 us and
-# leave anything doubtful (every refusal included) to the models above, which then accept
-# it the same way or raise the 422's errors. tests/service/test_validation_parity.py checks
-# that both paths give the same result for generated bodies.
+# The models are the reference; the quick checks of `telemetry.service.fast_validation`
+# accept the common, valid bodies without them (pydantic is a quarter of the service's CPU
+# per batched run: bench/README.md) and leave anything doubtful to these models.
+# tests/service/test_validation_parity.py checks that both paths give the same result.
 def model_create(body: Any) -> dict[str, Any]:
     """`validated_create` by the pydantic model alone (the reference of the quick checks)."""
     return dict(RunCreate.model_validate(_without_ignored(body)).__dict__)

@@ -1,5 +1,5 @@
 """The service's HTTP API as seen by the client and the sync worker: httpx requests sent
-through one keep-alive httpx transport (`http.client` pools for plain http), short timeouts, and
+through one keep-alive httpx transport, short timeouts, and
 every answer classified into an outcome the caller can act on without knowing HTTP.
 
 - `Delivered`: the service holds the data (created, duplicate or updated).
@@ -18,7 +18,6 @@ import httpx
 import orjson
 
 from telemetry.effects.records import CommitDetails, RunRecord
-from telemetry.shell.http_transport import PooledTransport
 from telemetry.wire.format import dumps, patch_body, record_to_wire
 
 _RETRYABLE_STATUS = frozenset({408, 429})
@@ -113,15 +112,9 @@ class ServiceApi:
         self.base_url = base_url.rstrip("/")
         self._headers = httpx.Headers(headers)
         self._timeouts = {"timeout": httpx.Timeout(read_timeout, connect=connect_timeout).as_dict()}
-        # Requests go straight to the transport: `httpx.Client` (header, cookie and URL
-        # merging, auth and redirect machinery) cost ~85-130 us per request on the 2-core
-        # VM, for nothing this fixed, cookie-less API uses.
-        self._transport: httpx.BaseTransport
-        if self.base_url.startswith("http://"):
-            self._transport = PooledTransport(max_connections=16)
-        else:
-            # Full verification; loading the CA bundle (~50 ms) is left to https users.
-            self._transport = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=8, max_connections=16))
+        # Requests go straight to the transport: `httpx.Client`'s header, cookie and URL
+        # merging, auth and redirect machinery serve nothing this fixed, cookie-less API uses.
+        self._transport = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=8, max_connections=16))
         self._runs_url = self._url("/api/v1/runs")
         self._batch_url = self._url("/api/v1/runs/batch")
         self._metrics_url = self._url("/metrics")

@@ -205,10 +205,8 @@ class SyncPass:
 
     def _delete(self, outcome: str, paths: list[str]) -> None:
         """Hand `paths` to the deleting threads, in shares of at least `_DELETE_SHARE`
-        files: several threads overlap their waits for the disk. On the development VM the
-        kernel discards each freed block synchronously, so an unlink of a buffer file waits
-        ~130 us for the disk; alone, 1 / 4 / 8 / 16 threads unlinked 7,400 / 10,100 /
-        10,900 / 11,800 files/s, for the same CPU per file."""
+        files: several threads overlap their waits for the disk, where a kernel discards
+        each freed block synchronously (figures in bench/README.md)."""
         if self._deleter is None:
             self._deleter = DaemonPool(_DELETERS, "telemetry-sync-delete")
         shares = max(1, min(_DELETERS, len(paths) // _DELETE_SHARE))
