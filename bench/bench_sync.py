@@ -30,6 +30,7 @@ from telemetry.shell.buffer import BufferDirectory  # noqa: E402
 from telemetry.shell.edge import fresh_event_id  # noqa: E402
 from telemetry.shell.service_api import ServiceApi  # noqa: E402
 from telemetry.shell.sync import SyncWorker  # noqa: E402
+from telemetry.wire.format import record_to_wire  # noqa: E402
 from tests.support.service import ServiceProcess  # noqa: E402
 
 from machine_speed import cpu_reference  # noqa: E402 (beside this script)
@@ -172,7 +173,7 @@ def main() -> None:
     api = ServiceApi(service.url, read_timeout=60.0)
     try:
         for offset in range(0, len(delivered_starts), 500):
-            api.create_batch(delivered_starts[offset : offset + 500])
+            api.create_batch_wire([record_to_wire(record) for record in delivered_starts[offset : offset + 500]])
         service_started = _cpu_seconds(f"/proc/{service.pid}/stat")
         with ThreadCpu() as threads:
             started, cpu_started = time.perf_counter(), _own_and_helpers_cpu()

@@ -26,7 +26,6 @@ from telemetry.wire.format import (
     WireEntry,
     WireFormatError,
     buffer_document,
-    parse_buffer_document,
     parse_buffer_wire,
 )
 
@@ -104,12 +103,6 @@ class BufferDirectory:
                 return any(_is_run_entry(entry.name) for entry in entries)
         except FileNotFoundError:
             return False
-
-    @staticmethod
-    def read(path: Path | str) -> BufferEntry | CommitEntry:
-        """The entry in `path`; `WireFormatError` if it is not a buffer file."""
-        with open(path, "rb") as handle:
-            return parse_buffer_document(handle.read())
 
     @staticmethod
     def read_wire(path: str) -> WireEntry | CommitEntry:

@@ -165,12 +165,9 @@ class ServiceApi:
         }
         return self._write("POST", self._url(f"/api/v1/runs/{event_id}/associate-commit"), body)
 
-    def create_batch(self, records: list[RunRecord]) -> BatchResult | Outcome:
-        """Create many runs in one request; per-item results, or the outcome of the request."""
-        return self.create_batch_wire([record_to_wire(record) for record in records])
-
     def create_batch_wire(self, bodies: list[dict[str, Any]]) -> BatchResult | Outcome:
-        """`create_batch` of bodies already in wire form."""
+        """Create many runs (their create bodies) in one request; per-item results, or the
+        outcome of the request."""
         response = self._send("POST", self._batch_url, bodies)
         if isinstance(response, Unavailable):
             return response

@@ -54,14 +54,6 @@ def patch_body(record: RunRecord, fields: tuple[str, ...]) -> dict[str, Any]:
     return {name: getattr(record, name) for name in fields}
 
 
-def record_from_wire(body: dict[str, Any]) -> RunRecord:
-    """A record from a create body or a stored row; unknown keys are ignored."""
-    try:
-        return RunRecord(**{name: body[name] for name in RECORD_FIELDS if name in body})
-    except (TypeError, ValueError) as error:
-        raise WireFormatError(f"not a run record: {error}") from error
-
-
 def _default(value: Any) -> Any:
     """Values orjson cannot write natively (sets, objects) become their text, so one odd
     payload value never costs the whole line."""
@@ -147,15 +139,6 @@ def _document_parts(document: dict[str, Any]) -> tuple[Operation, list[str], dic
     if not all(isinstance(name, str) for name in fields) or not _KNOWN_FIELDS.issuperset(fields):
         raise WireFormatError("buffer file names unknown fields")
     return operation, fields, record
-
-
-def parse_buffer_document(content: bytes) -> BufferEntry | CommitEntry:
-    """The entry a buffer file holds; `WireFormatError` if it is not one."""
-    document = _load_document(content)
-    if document.get("operation") == "commit":
-        return _commit_entry(document)
-    operation, fields, record = _document_parts(document)
-    return BufferEntry(operation, record_from_wire(record), tuple(fields))
 
 
 @attrs.frozen
