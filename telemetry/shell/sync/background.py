@@ -3,12 +3,12 @@ workers, started lazily, stopped within the exit budget, rebuilt in a forked chi
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 
 from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.shell.sync.worker import SyncWorker
+from telemetry.shell.workers import PerProcess
 
 # How long the client's close or exit waits for its sync thread to finish a request.
 _STOP_WAIT_S = 0.1
@@ -22,11 +22,9 @@ class BackgroundSync:
     kernel drops its lock), so the next pass of any worker takes them."""
 
     def __init__(self, make_worker: Callable[[], SyncWorker], interval_s: float, metrics: SelfMetrics) -> None:
-        self._make_worker = make_worker
         self._interval_s = interval_s
         self._metrics = metrics
-        self._worker: SyncWorker | None = None
-        self._pid = 0
+        self._worker = PerProcess(make_worker)
         self._off = False
 
     def ensure_started(self) -> None:
@@ -35,23 +33,23 @@ class BackgroundSync:
         lifecycle, which counts it and tries again on the next run, as for every worker."""
         if self._interval_s <= 0 or self._off:
             return
-        if self._worker is None or self._pid != os.getpid():
-            try:
-                self._worker, self._pid = self._make_worker(), os.getpid()
-            except Exception as error:
-                self._off = True
-                self._metrics.swallowed("sync.start", error, "the background sync could not start; the buffer waits for `telemetry sync`")
-                return
-        self._worker.start(self._interval_s)
+        try:
+            worker = self._worker.get()
+        except Exception as error:
+            self._off = True
+            self._metrics.swallowed("sync.start", error, "the background sync could not start; the buffer waits for `telemetry sync`")
+            return
+        worker.start(self._interval_s)
 
     def drain(self, deadline: float) -> None:
         """Stop between two requests; what is still buffered stays on disk for later. The
         wait is short: a request in flight to a hung service would spend the agent's exit
         on a delivery that a later pass makes anyway."""
         self._off = True
-        if self._worker is not None and self._pid == os.getpid():
-            self._worker.stop(min(_STOP_WAIT_S, max(0.0, deadline - time.monotonic())))
+        worker = self._worker.current()
+        if worker is not None:
+            worker.stop(min(_STOP_WAIT_S, max(0.0, deadline - time.monotonic())))
 
     def after_fork(self) -> None:
-        self._worker = None
+        self._worker.forget()
         self._off = False
