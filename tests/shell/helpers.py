@@ -17,6 +17,7 @@ import httpx
 from telemetry import TelemetryClient, TelemetryConfig
 from telemetry.effects.records import BufferEntry, CommitEntry
 from telemetry.shell.buffer import BufferDirectory
+from tests.support.buffer_files import read_entry
 
 ClientFactory = Callable[..., TelemetryClient]
 # Short enough that a hung service costs a test a fraction of a second.
@@ -40,7 +41,7 @@ def fast_config(api_url: str, **overrides: Any) -> TelemetryConfig:
 def pending_entries(directory: Path) -> list[BufferEntry | CommitEntry]:
     """Every pending buffer entry, oldest first."""
     buffer = BufferDirectory(directory)
-    return [buffer.read(path) for path in buffer.pending()]
+    return [read_entry(path) for path in buffer.pending()]
 
 
 def buffer_entries(directory: Path) -> list[BufferEntry]:

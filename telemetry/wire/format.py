@@ -6,11 +6,13 @@ commit for a run the client did not hold, with its run id and no record."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 import attrs
 import orjson
 
+from telemetry.core.fields import SERVER_FIELDS
 from telemetry.effects.records import (
     RECORD_FIELDS,
     STORED_STATUSES,
@@ -23,12 +25,16 @@ from telemetry.effects.records import (
 from telemetry.effects.vocabulary import NdjsonKind
 
 BUFFER_FORMAT = "telemetry-buffer/1"
-_SERVER_FIELDS = ("created_at", "updated_at")
 _KNOWN_FIELDS = frozenset(RECORD_FIELDS)
-_CLIENT_FIELDS = _KNOWN_FIELDS - set(_SERVER_FIELDS)
+_CLIENT_FIELDS = _KNOWN_FIELDS - set(SERVER_FIELDS)
 Operation = Literal["create", "update"]
 _IDENTITY_FIELDS = ("event_id", "run_id", "agent_name", "job_type", "start_time")
 _COMMIT_KEYS = tuple(a.name for a in attrs.fields(CommitDetails))
+
+
+def now_timestamp(moment: datetime) -> str:
+    """The stored text of an aware moment (UTC, microseconds): how every timestamp is kept."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 class WireFormatError(ValueError):
@@ -38,7 +44,7 @@ class WireFormatError(ValueError):
 def record_to_wire(record: RunRecord) -> dict[str, Any]:
     """The create body: every field the client knows, without the server's timestamps."""
     body = attrs.asdict(record, recurse=False)
-    for name in _SERVER_FIELDS:
+    for name in SERVER_FIELDS:
         del body[name]
     return body
 
@@ -46,14 +52,6 @@ def record_to_wire(record: RunRecord) -> dict[str, Any]:
 def patch_body(record: RunRecord, fields: tuple[str, ...]) -> dict[str, Any]:
     """The PATCH body: the named fields, with their values in `record`."""
     return {name: getattr(record, name) for name in fields}
-
-
-def record_from_wire(body: dict[str, Any]) -> RunRecord:
-    """A record from a create body or a stored row; unknown keys are ignored."""
-    try:
-        return RunRecord(**{name: body[name] for name in RECORD_FIELDS if name in body})
-    except (TypeError, ValueError) as error:
-        raise WireFormatError(f"not a run record: {error}") from error
 
 
 def _default(value: Any) -> Any:
@@ -141,15 +139,6 @@ def _document_parts(document: dict[str, Any]) -> tuple[Operation, list[str], dic
     if not all(isinstance(name, str) for name in fields) or not _KNOWN_FIELDS.issuperset(fields):
         raise WireFormatError("buffer file names unknown fields")
     return operation, fields, record
-
-
-def parse_buffer_document(content: bytes) -> BufferEntry | CommitEntry:
-    """The entry a buffer file holds; `WireFormatError` if it is not one."""
-    document = _load_document(content)
-    if document.get("operation") == "commit":
-        return _commit_entry(document)
-    operation, fields, record = _document_parts(document)
-    return BufferEntry(operation, record_from_wire(record), tuple(fields))
 
 
 @attrs.frozen
