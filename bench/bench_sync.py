@@ -4,7 +4,7 @@ end, plus ends of runs whose create got through before the outage), synced until
 Prints entries/s (target >= 10,000), the CPU per entry of the sync (by thread) and of the
 service, and checks the rows afterwards.
 
-Usage: .venv/bin/python bench/bench_sync.py [--entries 100000] [--ends-only 0.02] [--dir DIR] [--workers N]"""
+Usage: .venv/bin/python bench/bench_sync.py [--entries 100000] [--ends-only 0.02] [--dir DIR]"""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from telemetry.shell.buffer import BufferDirectory  # noqa: E402
 from telemetry.shell.edge import fresh_event_id  # noqa: E402
 from telemetry.shell.service_api import ServiceApi  # noqa: E402
 from telemetry.shell.sync import SyncWorker  # noqa: E402
-from telemetry.shell.sync_processes import ProcessPass  # noqa: E402
+from telemetry.wire.format import record_to_wire  # noqa: E402
 from tests.support.service import ServiceProcess  # noqa: E402
 
 from machine_speed import cpu_reference  # noqa: E402 (beside this script)
@@ -158,7 +158,6 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--ends-only", type=float, default=0.02, help="share of entries that are ends of delivered runs")
     parser.add_argument("--dir", type=Path, default=None, help="where the buffer and database go")
-    parser.add_argument("--workers", type=int, default=1, help="processes syncing at once (`telemetry sync --workers`)")
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="bench-sync-", dir=args.dir))
     buffer = BufferDirectory(directory / "buffer", fsync="never")
@@ -174,12 +173,11 @@ def main() -> None:
     api = ServiceApi(service.url, read_timeout=60.0)
     try:
         for offset in range(0, len(delivered_starts), 500):
-            api.create_batch(delivered_starts[offset : offset + 500])
-        passes = ProcessPass(lambda: SyncWorker(buffer, ServiceApi(service.url, read_timeout=60.0)), args.workers)
+            api.create_batch_wire([record_to_wire(record) for record in delivered_starts[offset : offset + 500]])
         service_started = _cpu_seconds(f"/proc/{service.pid}/stat")
         with ThreadCpu() as threads:
             started, cpu_started = time.perf_counter(), _own_and_helpers_cpu()
-            report = passes.run(SyncWorker(buffer, api))
+            report = SyncWorker(buffer, api).run_once()
             elapsed, cpu = time.perf_counter() - started, _own_and_helpers_cpu() - cpu_started
         service_cpu = _cpu_seconds(f"/proc/{service.pid}/stat") - service_started
         stats = httpx.get(f"{service.url}/metrics", timeout=30).json()

@@ -18,7 +18,7 @@ def _register_commands() -> None:
 
     main.add_command(demo)
 
-    from telemetry.shell.sync_command import sync
+    from telemetry.shell.sync.command import sync
 
     main.add_command(sync)
 

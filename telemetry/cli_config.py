@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from telemetry.shell.config import TelemetryConfig, url_problem
+from telemetry.settings import url_problem
 
 
 class ConfigMistake(click.ClickException):
@@ -15,10 +15,10 @@ class ConfigMistake(click.ClickException):
     exit_code = 2
 
 
-def service_url(given: str | None, config: TelemetryConfig) -> str:
+def service_url(given: str | None, configured: str) -> str:
     """The service URL a command uses: `--api-url`, else TELEMETRY_API_URL (or its
     default); a malformed one is a `ConfigMistake` naming where it came from."""
-    url = given if given is not None else config.api_url
+    url = given if given is not None else configured
     problem = url_problem(url)
     if problem is not None:
         source = "--api-url" if given is not None else "TELEMETRY_API_URL"

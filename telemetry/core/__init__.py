@@ -12,7 +12,8 @@ from telemetry.core.commands import (
     ValidateCustomRunId,
 )
 from telemetry.core.counters import RunIdCounters, run_id_metrics, run_id_snapshot
-from telemetry.core.decide import COMMIT_FIELDS, decide, event_effects
+from telemetry.core.decide import decide, event_effects
+from telemetry.core.fields import COMMIT_FIELDS
 from telemetry.core.decision import Decision
 from telemetry.core.run_ids import MAX_RUN_ID_LENGTH
 from telemetry.core.state import CoreSettings, RecentRuns, RegistryState

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import attrs
 
@@ -95,6 +95,22 @@ class Heartbeat:
     at: datetime
 
 
+CommitOutcome = Literal["associated", "buffered", "not_stored", "run_unknown", "refused"]
+
+
+@attrs.frozen
+class CommitSettled:
+    """What became of a commit the shell delivered (h11's `send_failed()`): stored by the
+    service, durably buffered, stored nowhere, its run unknown, or refused with `reason`.
+    `held` when the client held the run (its commit rode on the run's full record)."""
+
+    run_id: str
+    commit_hash: str
+    outcome: CommitOutcome
+    reason: str = ""
+    held: bool = False
+
+
 Command = Union[
-    StartRun, EndRun, LogEvent, SetMetrics, AssociateCommit, ValidateCustomRunId, Heartbeat
+    StartRun, EndRun, LogEvent, SetMetrics, AssociateCommit, ValidateCustomRunId, Heartbeat, CommitSettled
 ]

@@ -12,6 +12,7 @@ from returns.result import Failure, Success
 
 from telemetry.core.commands import (
     AssociateCommit,
+    CommitSettled,
     Command,
     EndRun,
     Heartbeat,
@@ -20,8 +21,9 @@ from telemetry.core.commands import (
     StartRun,
     ValidateCustomRunId,
 )
-from telemetry.core.commits import validate_commit
+from telemetry.core.commits import commit_reply, validate_commit
 from telemetry.core.decision import Decision
+from telemetry.core.fields import COMMIT_FIELDS
 from telemetry.core.lifecycle import decide_end, decide_heartbeat, decide_set_metrics, decide_start
 from telemetry.core.run_ids import validate_custom_run_id
 from telemetry.core.state import RegistryState
@@ -36,8 +38,6 @@ from telemetry.effects.vocabulary import (
     Log,
     PostCommit,
 )
-
-COMMIT_FIELDS = ("git_commit_hash", "git_commit_source", "git_commit_author", "git_commit_timestamp")
 
 
 def decide(state: RegistryState, command: Command) -> Decision:
@@ -57,6 +57,8 @@ def decide(state: RegistryState, command: Command) -> Decision:
             return _decide_validate(state, command)
         case Heartbeat():
             return decide_heartbeat(state, command)
+        case CommitSettled():
+            return Decision(state, commit_reply(command), ())
         case _:
             assert_never(command)
 

@@ -22,6 +22,10 @@ from telemetry.effects.records import COUNT_FIELDS, RunRecord
 from telemetry.effects.vocabulary import Log
 
 JSON_FIELDS = ("metrics_json", "context_json")
+# The server's own timestamps: stored by the service, never part of a create body.
+SERVER_FIELDS = ("created_at", "updated_at")
+# What `associate_commit` writes into a record.
+COMMIT_FIELDS = ("git_commit_hash", "git_commit_source", "git_commit_author", "git_commit_timestamp")
 _SUMMARY_FIELDS = ("input_summary", "output_summary", "error_summary", "error_details")
 UPDATE_FIELDS: tuple[str, ...] = (
     *COUNT_FIELDS,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +25,7 @@ from telemetry.service.config import (
 from telemetry.cli_config import ConfigMistake, service_url
 from telemetry.service.preflight import bind_listener, check_sqlite_file
 from telemetry.service.store import MAX_LEASE_SECONDS
-from telemetry.shell.config import TelemetryConfig
+from telemetry.settings import env_api_token, env_api_url
 
 # The web stack (FastAPI, pydantic, uvicorn) is imported only by the commands that need it,
 # so that `telemetry --help` and the other commands start fast.
@@ -33,10 +34,8 @@ SWITCH_INTERVAL_SECONDS = 0.0001
 
 
 def _server(app: Any, config: ServiceConfig, log_level: str) -> Any:
-    """A uvicorn server for `app` (uvloop, httptools with coalesced writes, no access log)."""
+    """A uvicorn server for `app` (uvloop, httptools, no access log)."""
     import uvicorn
-
-    from telemetry.service.http_protocol import CoalescingHttpToolsProtocol
 
     class Server(uvicorn.Server):
         """uvicorn's server, except that a SIGTERM/SIGINT followed by a clean shutdown
@@ -54,7 +53,7 @@ def _server(app: Any, config: ServiceConfig, log_level: str) -> Any:
             host=config.host,
             port=config.port,
             loop="uvloop",
-            http=CoalescingHttpToolsProtocol,
+            http="httptools",
             lifespan="on",
             access_log=False,
             log_level=log_level,
@@ -75,8 +74,7 @@ def run_server(config: ServiceConfig, log_level: str = "info") -> None:
         check_sqlite_file(config.db_path)
     # The event loop (parsing, validation) and the SQLite writer share the GIL; the writer
     # releases it for every SQLite step and must get it back quickly, not after the default
-    # 5 ms switch interval, or group commits stall behind request parsing (0.1 ms: 30 us of
-    # writer time per batched row against a busy thread, 39 us at 0.5 ms, on the 2-core VM).
+    # 5 ms switch interval, or group commits stall behind request parsing (bench/README.md).
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     server = _server(create_app(config, make_store(config)), config, log_level)
     listener = bind_listener(config.host, config.port)
@@ -177,7 +175,6 @@ def sweep(lease_seconds: int, db_path: Path | None, api_url: str | None, old_url
     if db_path:
         swept = _sweep_file(db_path, lease_seconds)
     else:
-        client = TelemetryConfig.from_env()
-        url = service_url(api_url or old_url, client)
-        swept = _sweep_service(url, token or client.api_token, lease_seconds)
+        url = service_url(api_url or old_url, env_api_url(os.environ))
+        swept = _sweep_service(url, token or env_api_token(os.environ), lease_seconds)
     click.echo(f"swept {swept} run(s) to timeout (lease {lease_seconds} s)")

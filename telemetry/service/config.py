@@ -11,7 +11,7 @@ from typing import Literal
 
 import attrs
 
-from telemetry.shell.config import TelemetryConfig
+from telemetry.settings import env_db_path
 
 Synchronous = Literal["FULL", "EXTRA", "NORMAL"]
 DEFAULT_HOST = "127.0.0.1"
@@ -134,7 +134,7 @@ def build_config(
     url = database_url or env.get("TELEMETRY_DATABASE_URL") or None
     if url is not None:
         url = _database_url(url)
-    path = db_path or TelemetryConfig.from_env(env).db_path
+    path = db_path or env_db_path(env)
     if url and url.startswith("sqlite:"):
         path, url = sqlite_path_of(url), None
     if max_body_bytes < 1024:

@@ -1,7 +1,7 @@
 """The fast lane (pure ASGI): serves the hot write paths, `POST /api/v1/runs`, `/batch`,
 `/batch-update` and `PATCH /api/v1/runs/{event_id}`, without FastAPI's routing and
-dependency machinery, which measured 70-150 us of event-loop CPU per single create on
-a 2-core VM (a third of it). It runs behind the request guard (auth, size limit) and
+dependency machinery, a third of the event loop's CPU per single create (figures in
+bench/README.md). It runs behind the request guard (auth, size limit) and
 calls the same functions as the documented routes (tests/service/test_fast_lane.py checks
 that both answer alike)."""
 

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from telemetry.service.http import invalid, not_found_detail, parse_json, validated
 from telemetry.service.store import Row, Store
-from telemetry.service.validation import error_reason, validated_create, validated_patch
+from telemetry.service.fast_validation import validated_create, validated_patch
+from telemetry.service.validation import error_reason
 
 Reply = tuple[int, Any]
 

@@ -28,7 +28,8 @@ from pydantic import ValidationError
 
 from telemetry.service.http import invalid, parse_json
 from telemetry.service.store import Row, Store, converged_changes
-from telemetry.service.validation import error_reason, validated_create, validated_patch
+from telemetry.service.fast_validation import validated_create, validated_patch
+from telemetry.service.validation import error_reason
 
 Result = dict[str, Any]
 

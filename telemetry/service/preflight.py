@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from telemetry.service.config import ConfigError
+from telemetry.wire.errors import error_message
 
 
 def check_sqlite_file(path: Path) -> None:
@@ -55,4 +56,4 @@ def bind_listener(host: str, port: int) -> socket.socket:
 def _reason(error: OSError | sqlite3.Error) -> str:
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
-    return str(error)
+    return error_message(error)

@@ -5,8 +5,8 @@ bottleneck and shares the GIL with the event loop:
   lookup, which costs more than all the other values of a row together.
 - Rows with the same columns go into one multi-row INSERT of up to `CHUNK_ROWS` rows, and a
   job runs nothing else (no savepoint): the sqlite3 module releases the GIL around every
-  statement and must take it back from the busy event loop after each, which measured
-  ~30 us per row under load with 50-row chunks and a savepoint per job, ~9 us without.
+  statement and must take it back from the busy event loop after each (figures in
+  bench/README.md).
 - The plan (SQL and flat parameters) is built on the caller's thread; the writer only runs it.
 - `ON CONFLICT(event_id) DO NOTHING`: a known event_id is never overwritten. A chunk that
   inserted fewer rows than it holds had duplicates; which ones is read back afterwards."""
@@ -20,9 +20,10 @@ from typing import Any
 
 import attrs
 
-from telemetry.service.sqlite_schema import JSON_COLUMNS, TABLE
+from telemetry.wire.sqlite_schema import JSON_COLUMNS, TABLE
 from telemetry.service.store import InsertStatus
-from telemetry.shell.wire import dumps
+from telemetry.core.fields import SERVER_FIELDS
+from telemetry.wire.format import dumps
 
 CHUNK_ROWS = 500
 # SQLite's default SQLITE_MAX_VARIABLE_NUMBER (since 3.32): bound parameters per statement.
@@ -30,7 +31,6 @@ MAX_VARIABLES = 32_766
 # Distinct INSERT texts the statement cache should hold: a few column sets (clients send
 # the same shapes) times the chunk sizes seen.
 STATEMENT_CACHE = 512
-_STAMPS = ("created_at", "updated_at")
 
 
 @lru_cache(maxsize=STATEMENT_CACHE)
@@ -61,7 +61,7 @@ def _row_values(row: Mapping[str, Any], now: str) -> tuple[tuple[str, ...], list
         if value is not None:
             names.append(name)
             values.append(dumps(value).decode() if name in JSON_COLUMNS else value)
-    return (*names, *_STAMPS), [*values, now, now]
+    return (*names, *SERVER_FIELDS), [*values, now, now]
 
 
 def plan_inserts(rows: Sequence[Mapping[str, Any]], now: str) -> list[InsertChunk]:

@@ -1,14 +1,15 @@
 """The read queries of the SQLite store: each a function of a (read-only) connection, so
-they run on whichever reader thread the store picks."""
+they run on whichever reader thread the store picks (`metrics` lives in
+`telemetry.wire.sqlite_metrics`: the client's read-only stats fallback runs it too)."""
 
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta
 from typing import Any
 
-from telemetry.service.sqlite_schema import COLUMN_LIST, TABLE, decode_row
-from telemetry.service.store import METADATA_FIELDS, Row, RunQuery, now_timestamp
+from telemetry.wire.sqlite_schema import COLUMN_LIST, TABLE, decode_row
+from telemetry.service.store import METADATA_FIELDS, Row, RunQuery
+from telemetry.wire.sqlite_metrics import metrics
 
 MAX_DISTINCT_VALUES = 10_000
 _EQUALITY_FILTERS = ("agent_name", "status", "job_type", "run_id")
@@ -46,33 +47,9 @@ def distinct_values(connection: sqlite3.Connection, field: str) -> list[Any]:
     return [row[0] for row in connection.execute(sql, (MAX_DISTINCT_VALUES,))]
 
 
-def _counts(connection: sqlite3.Connection, column: str) -> dict[str, int]:
-    sql = f"SELECT {column}, COUNT(*) FROM {TABLE} GROUP BY {column} ORDER BY {column}"
-    return {str(name): count for name, count in connection.execute(sql)}
-
-
-def metrics(connection: sqlite3.Connection, now: datetime) -> dict[str, Any]:
-    """Counts over one consistent snapshot of the table."""
-    connection.execute("BEGIN")
-    try:
-        total = connection.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0]
-        recent = connection.execute(
-            f"SELECT COUNT(*) FROM {TABLE} WHERE start_time >= ?", (now_timestamp(now - timedelta(hours=24)),)
-        ).fetchone()[0]
-        latest = connection.execute(f"SELECT MAX(start_time) FROM {TABLE}").fetchone()[0]
-        return {
-            "total_runs": total,
-            "agents": _counts(connection, "agent_name"),
-            "recent_24h": recent,
-            "by_status": _counts(connection, "status"),
-            "by_job_type": _counts(connection, "job_type"),
-            "latest_start_time": latest,
-            "timestamp": now_timestamp(now),
-        }
-    finally:
-        connection.execute("COMMIT")
-
-
 def ping(connection: sqlite3.Connection) -> None:
     """A read of the table through a reader: proves the file is readable."""
     connection.execute(f"SELECT 1 FROM {TABLE} LIMIT 1").fetchall()
+
+
+__all__ = ["distinct_values", "get_run", "list_runs", "metrics", "ping"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from telemetry.service.sqlite_schema import TABLE
+from telemetry.wire.sqlite_schema import TABLE
 from telemetry.service.store import BUCKET_WIDTH, AgentStatsQuery, Bucket, Row
 
 _PERCENTILE = "MIN(CASE WHEN rank = (n * {p} + 99) / 100 THEN duration_ms END)"

@@ -15,7 +15,7 @@ from telemetry.service.config import DEFAULT_BUSY_TIMEOUT_MS, Synchronous
 from telemetry.service import sqlite_queries as queries
 from telemetry.service import sqlite_stats
 from telemetry.service.sqlite_inserts import STATEMENT_CACHE, plan_inserts, run_inserts
-from telemetry.service.sqlite_schema import TABLE, encode, ensure_schema
+from telemetry.wire.sqlite_schema import TABLE, encode, ensure_schema
 from telemetry.service.sqlite_writer import GroupWriter
 from telemetry.service.store import (
     SWEPT_STATUS,

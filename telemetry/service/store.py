@@ -11,12 +11,14 @@ without touching the routes), plus the rules every store applies the same way:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 import attrs
 
 from telemetry.effects.records import TERMINAL_STATUSES
+# Re-exported: the routes and stores take the stored timestamp format from here.
+from telemetry.wire.format import now_timestamp as now_timestamp
 
 InsertStatus = Literal["created", "duplicate"]
 Row = dict[str, Any]
@@ -79,11 +81,6 @@ def converged_changes(current_status: str, changes: Mapping[str, Any]) -> dict[s
     if changes.get("status") == "running" and current_status in TERMINAL_STATUSES:
         return {name: value for name, value in changes.items() if name != "status"}
     return dict(changes)
-
-
-def now_timestamp(now: datetime) -> str:
-    """The stored text of an aware `now`."""
-    return now.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def sweep_summary(lease_seconds: int) -> str:

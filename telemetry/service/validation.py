@@ -16,23 +16,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, create_model
 
-from telemetry.core.fields import END_FIELDS, UPDATE_FIELDS
+from telemetry.core.fields import COMMIT_FIELDS, END_FIELDS, JSON_FIELDS, SERVER_FIELDS, UPDATE_FIELDS
 from telemetry.core.status import stored_status
 from telemetry.effects.records import COMMIT_SOURCES, COUNT_FIELDS, RECORD_FIELDS, STORED_STATUSES
+from telemetry.wire.format import now_timestamp
 
 MAX_INTEGER = 2**63 - 1
-SERVER_FIELDS = ("created_at", "updated_at")
 # Accepted in create and PATCH bodies, never stored: the server's own timestamps, and what
 # LT's client adds about its own delivery (docs/compat.md), so an LT client works unchanged.
 LT_BOOKKEEPING_FIELDS = ("schema_version", "api_posted", "api_posted_at", "api_retry_count", "record_type")
 IGNORED_FIELDS = frozenset((*SERVER_FIELDS, *LT_BOOKKEEPING_FIELDS))
 CREATE_FIELDS = tuple(name for name in RECORD_FIELDS if name not in SERVER_FIELDS)
-COMMIT_FIELDS = ("git_commit_hash", "git_commit_source", "git_commit_author", "git_commit_timestamp")
 PATCH_FIELDS = (*END_FIELDS, *UPDATE_FIELDS, *COMMIT_FIELDS, "heartbeat_at")
 # The hash rule of `telemetry.core.commits`, as a pattern the OpenAPI schema can carry.
 COMMIT_HASH_PATTERN = r"^[0-9a-fA-F]{7,40}$"
@@ -49,10 +48,10 @@ def utc_timestamp(value: str) -> str:
     try:
         parsed = datetime.fromisoformat(value)
         if _STORED_FORM.fullmatch(value):
-            return value  # already stored form (what our client sends): 1 us instead of 5
+            return value  # already stored form (what our client sends): the cheap path
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             raise ValueError("no zone")
-        return parsed.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        return now_timestamp(parsed)
     except (ValueError, OverflowError):
         raise ValueError("must be an ISO 8601 timestamp with a time zone, e.g. 2024-05-01T12:00:00+00:00") from None
 
@@ -73,7 +72,7 @@ def event_id_text(value: str) -> str:
     return value
 
 
-def _status(value: str) -> str:
+def stored_status_of(value: str) -> str:
     status = stored_status(value)
     if status is None:
         raise ValueError(f"must be one of {', '.join(_STATUS_INPUTS)}")
@@ -83,7 +82,7 @@ def _status(value: str) -> str:
 _DATE_TIME = WithJsonSchema({"type": "string", "format": "date-time"})
 Timestamp = Annotated[str, AfterValidator(utc_timestamp), _DATE_TIME]
 CommitTimestamp = Annotated[str, AfterValidator(commit_timestamp), _DATE_TIME]
-Status = Annotated[str, AfterValidator(_status), WithJsonSchema({"type": "string", "enum": list(_STATUS_INPUTS)})]
+Status = Annotated[str, AfterValidator(stored_status_of), WithJsonSchema({"type": "string", "enum": list(_STATUS_INPUTS)})]
 Count = Annotated[int, Field(ge=0, le=MAX_INTEGER, strict=True)]
 RequiredText = Annotated[str, Field(min_length=1)]
 EventId = Annotated[
@@ -94,7 +93,7 @@ EventId = Annotated[
 ]
 
 
-def _commit_source(value: str) -> str:
+def commit_source(value: str) -> str:
     if value not in COMMIT_SOURCES:
         raise ValueError(f"must be one of {', '.join(COMMIT_SOURCES)}")
     return value
@@ -103,7 +102,7 @@ def _commit_source(value: str) -> str:
 # Hashes are kept in lower case, as `telemetry.core.commits` keeps them.
 CommitHash = Annotated[str, Field(pattern=COMMIT_HASH_PATTERN), AfterValidator(str.lower)]
 CommitSource = Annotated[
-    str, AfterValidator(_commit_source), WithJsonSchema({"type": "string", "enum": list(COMMIT_SOURCES)})
+    str, AfterValidator(commit_source), WithJsonSchema({"type": "string", "enum": list(COMMIT_SOURCES)})
 ]
 
 
@@ -129,12 +128,12 @@ def _field_type(name: str) -> Any:
         return CommitHash | None
     if name == "git_commit_source":
         return CommitSource | None
-    if name in ("metrics_json", "context_json"):
+    if name in JSON_FIELDS:
         return Any
     return str | None
 
 
-def _create_default(name: str) -> Any:
+def create_default(name: str) -> Any:
     if name in ("event_id", "run_id", "agent_name", "job_type", "start_time"):
         return ...
     defaults: dict[str, Any] = {"status": "running", "trigger_type": "cli"}
@@ -146,7 +145,7 @@ RunCreate: type[BaseModel] = create_model(  # type: ignore[call-overload]
     "RunCreate",
     __config__=_FORBID_EXTRA,
     __doc__="A run to store; a repeated event_id never overwrites the stored row.",
-    **{name: (_field_type(name), _create_default(name)) for name in CREATE_FIELDS},
+    **{name: (_field_type(name), create_default(name)) for name in CREATE_FIELDS},
 )
 # PATCH fields default to None but are never validated as None unless given: which fields
 # were sent is `model_fields_set`, and a null for a non-nullable field is refused.
@@ -168,117 +167,10 @@ class CommitAssociation(BaseModel):
     commit_timestamp: CommitTimestamp | None = None
 
 
-# The hot path. Pydantic costs ~22 us per 45-field create on the 2-core VM, a quarter of the
-# service's CPU per batched run; these checks accept the common, valid bodies for ~5 us and
-# leave anything doubtful (every refusal included) to the models above, which then accept
-# it the same way or raise the 422's errors. tests/service/test_validation_parity.py checks
-# that both paths give the same result for generated bodies.
-class _Unsure(Exception):
-    """The quick checks leave this body to the pydantic model."""
-
-
-def _text(value: Any) -> Any:
-    if value is None or type(value) is str:
-        return value
-    raise _Unsure
-
-
-def _required_text(value: Any) -> str:
-    if type(value) is str and value:
-        return value
-    raise _Unsure
-
-
-def _count(value: Any) -> int:
-    if type(value) is int and 0 <= value <= MAX_INTEGER:
-        return value
-    raise _Unsure
-
-
-def _event_id(value: Any) -> str:
-    if type(value) is not str or not value:
-        raise _Unsure
-    try:
-        return event_id_text(value)
-    except ValueError:
-        raise _Unsure from None
-
-
-def _any(value: Any) -> Any:
-    return value
-
-
-def _checked(rule: Callable[[str], str]) -> Callable[[Any], str]:
-    """A string rule of the models (ValueError = refused) as a quick check."""
-
-    def check(value: Any) -> str:
-        if type(value) is not str:
-            raise _Unsure
-        try:
-            return rule(value)
-        except ValueError:
-            raise _Unsure from None
-
-    return check
-
-
-def _commit_hash(value: str) -> str:
-    if _COMMIT_HASH.fullmatch(value) is None:
-        raise ValueError("not a commit hash")
-    return value.lower()
-
-
-def _or_none(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda value: None if value is None else check(value)
-
-
-def _quick_check(name: str) -> Callable[[Any], Any]:
-    """The quick check of a field, mirroring `_field_type`."""
-    if name == "event_id":
-        return _event_id
-    if name in ("run_id", "agent_name", "job_type"):
-        return _required_text
-    if name in ("start_time", "status"):
-        return _checked(utc_timestamp if name == "start_time" else _status)
-    if name in COUNT_FIELDS:
-        return _count
-    if name in ("end_time", "heartbeat_at", "git_commit_timestamp"):
-        return _or_none(_checked(commit_timestamp if name == "git_commit_timestamp" else utc_timestamp))
-    if name in ("duration_ms", "git_commit_hash", "git_commit_source"):
-        rule = {"duration_ms": _count, "git_commit_hash": _checked(_commit_hash)}.get(name, _checked(_commit_source))
-        return _or_none(rule)
-    return _any if name in ("metrics_json", "context_json") else _text
-
-
-_COMMIT_HASH = re.compile(COMMIT_HASH_PATTERN.strip("^$"))
-_CREATE_CHECKS = {name: _quick_check(name) for name in CREATE_FIELDS}
-_PATCH_CHECKS = {name: _CREATE_CHECKS[name] for name in PATCH_FIELDS}
-_PATCH_ACCEPTED = _PATCH_CHECKS.keys() | IGNORED_FIELDS
-_CREATE_DEFAULTS = {name: _create_default(name) for name in CREATE_FIELDS}
-_REQUIRED = frozenset(name for name, default in _CREATE_DEFAULTS.items() if default is ...)
-
-
-def _quick_create(body: Any) -> dict[str, Any]:
-    if type(body) is not dict or not _REQUIRED <= body.keys():
-        raise _Unsure
-    row = dict(_CREATE_DEFAULTS)
-    for name, value in body.items():
-        check = _CREATE_CHECKS.get(name)
-        if check is not None:
-            row[name] = check(value)
-        elif name not in IGNORED_FIELDS:
-            raise _Unsure
-    return row
-
-
-def validated_create(body: Any) -> dict[str, Any]:
-    """The row values of a create body (`IGNORED_FIELDS` dropped); ValidationError."""
-    try:
-        return _quick_create(body)
-    except _Unsure:
-        return model_create(body)
-
-
+# The models are the reference; the quick checks of `telemetry.service.fast_validation`
+# accept the common, valid bodies without them (pydantic is a quarter of the service's CPU
+# per batched run: bench/README.md) and leave anything doubtful to these models.
+# tests/service/test_validation_parity.py checks that both paths give the same result.
 def model_create(body: Any) -> dict[str, Any]:
     """`validated_create` by the pydantic model alone (the reference of the quick checks)."""
     return dict(RunCreate.model_validate(_without_ignored(body)).__dict__)
@@ -288,17 +180,6 @@ def _without_ignored(body: Any) -> Any:
     if isinstance(body, dict) and not IGNORED_FIELDS.isdisjoint(body):
         return {name: value for name, value in body.items() if name not in IGNORED_FIELDS}
     return body
-
-
-def validated_patch(body: Any) -> dict[str, Any]:
-    """The fields a PATCH body sets, by name (`IGNORED_FIELDS` dropped); ValidationError."""
-    if type(body) is dict and body.keys() <= _PATCH_ACCEPTED:
-        try:
-            # In PATCH_FIELDS order, as the model path gives them (`updated_fields` lists them).
-            return {name: check(body[name]) for name, check in _PATCH_CHECKS.items() if name in body}
-        except _Unsure:
-            pass
-    return model_patch(body)
 
 
 def model_patch(body: Any) -> dict[str, Any]:

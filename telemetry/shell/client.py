@@ -26,12 +26,15 @@ from telemetry.core import (
     decide,
     event_effects,
 )
+from telemetry.core.commands import CommitSettled
+from telemetry.core.decision import Reply
 from telemetry.core.run_ids import generate_run_id
 from telemetry.shell.config import TelemetryConfig
 from telemetry.shell.edge import fresh_event_id, fresh_nonce, json_safe_fields, now, optional_text, text
 from telemetry.shell.run_context import RunContext
 from telemetry.shell.runtime import Runtime
-from telemetry.shell.self_metrics import LOGGER, SelfMetrics, describe
+from telemetry.shell.self_metrics import LOGGER, SelfMetrics
+from telemetry.wire.errors import describe, error_message
 from telemetry.shell.stats import STATS_UNAVAILABLE, RunIDMetrics, read_stats
 from telemetry.shell.workers import weak_callback
 
@@ -157,7 +160,7 @@ class TelemetryClient:
             return False, "[ERROR] associate_commit failed: no answer (see self_metrics)"
         except Exception as error:
             self._failed("associate_commit", error)
-            return False, f"[ERROR] associate_commit failed: {_message(error)}"
+            return False, f"[ERROR] associate_commit failed: {error_message(error)}"
 
     def get_stats(self) -> dict[str, Any]:
         """Run statistics (service `/metrics`, else the SQLite file) with run-id metrics."""
@@ -173,7 +176,7 @@ class TelemetryClient:
             return self.run_id_metrics.get_snapshot()
         except Exception as error:
             self._failed("get_run_id_metrics", error)
-            return {"error": _message(error), "timestamp": now().isoformat()}
+            return {"error": error_message(error), "timestamp": now().isoformat()}
 
     def log_run_id_metrics(self) -> None:
         """Log the run-id metrics as JSON at INFO level."""
@@ -186,6 +189,7 @@ class TelemetryClient:
         """`(True, None)` or `(False, "empty" | "too_long" | "invalid_chars")`; counts refusals."""
         try:
             reply = self._execute(ValidateCustomRunId(text(run_id)))
+            assert isinstance(reply, tuple), reply  # the core's reply to this command
             return bool(reply[0]), reply[1]
         except Exception as error:
             self._failed("_validate_custom_run_id", error)
@@ -223,12 +227,16 @@ class TelemetryClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _execute(self, command: Command) -> Any:
+    def _execute(self, command: Command) -> Reply:
         with self._lock:
             decision = decide(self._state, command)
             self._state = decision.state
-        result = self._runtime.interpreter.run(decision.effects)
-        return decision.reply if decision.reply is not None else result
+        answers: list[CommitSettled] = []
+        self._runtime.interpreter.run(decision.effects, answers.append)
+        reply = decision.reply
+        for answer in answers:  # what the world answered decides the reply (state unchanged)
+            reply = decide(self._state, answer).reply
+        return reply
 
     def _heartbeat(self) -> None:
         # Heartbeat never changes the state: no lock needed to decide it.
@@ -244,7 +252,7 @@ class TelemetryClient:
             self._metrics.increment(f"errors.{method}")
             if self._metrics.first_time(f"{method}.{type(error).__name__}"):
                 level = logging.ERROR if prefix == "[ERROR]" else logging.WARNING
-                LOGGER.log(level, "%s Telemetry %s failed: %s", prefix, method, _message(error))
+                LOGGER.log(level, "%s Telemetry %s failed: %s", prefix, method, error_message(error))
         except Exception:
             pass  # an agent out of stack or memory: its call must still return
 
@@ -262,13 +270,6 @@ def _usable_config(config: object) -> TelemetryConfig:
     for problem in usable.validate():
         LOGGER.warning("telemetry: configuration problem: %s", problem)
     return usable.with_defaults_for_problems()
-
-
-def _message(error: BaseException) -> str:
-    try:
-        return str(error)
-    except Exception:
-        return type(error).__name__
 
 
 def _summary(error: BaseException) -> str:

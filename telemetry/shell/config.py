@@ -12,14 +12,21 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from threading import TIMEOUT_MAX
 from typing import Any, Literal, TypeVar, get_args
-from urllib.parse import urlsplit
 
 import attrs
 
+from telemetry.settings import (
+    DB_FILE_NAME,
+    DEFAULT_API_URL,
+    DEFAULT_BASE_DIR,
+    env_api_token,
+    env_api_url,
+    first_set,
+    url_problem,
+)
 from telemetry.shell.buffer import FsyncPolicy
 from telemetry.shell.edge import safe_repr, seconds
 
-DEFAULT_API_URL = "http://localhost:8765"
 # The `api_url` of a client whose configured URL was malformed: no service at all.
 NO_SERVICE = ""
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -27,7 +34,6 @@ _FALSE = frozenset({"0", "false", "no", "off", ""})
 _T = TypeVar("_T")
 
 
-_DEFAULT_BASE_DIR = Path(".telemetry")
 DeliveryMode = Literal["background", "sync"]
 _DELIVERY_MODES: tuple[str, ...] = get_args(DeliveryMode)
 
@@ -39,7 +45,7 @@ def _path(value: object) -> object:
 
 def _under_base(name: str) -> Any:
     def default(self: TelemetryConfig) -> Path:
-        base = self.base_dir if _is_path(self.base_dir) else _DEFAULT_BASE_DIR
+        base = self.base_dir if _is_path(self.base_dir) else DEFAULT_BASE_DIR
         return base / name
 
     return attrs.field(default=attrs.Factory(default, takes_self=True), converter=_path)
@@ -51,10 +57,10 @@ class TelemetryConfig:
 
     api_url: str = DEFAULT_API_URL
     api_token: str | None = None
-    base_dir: Path = attrs.field(default=_DEFAULT_BASE_DIR, converter=_path)
+    base_dir: Path = attrs.field(default=DEFAULT_BASE_DIR, converter=_path)
     ndjson_dir: Path = _under_base("ndjson")
     buffer_dir: Path = _under_base("buffer")
-    db_path: Path = _under_base("telemetry.sqlite")
+    db_path: Path = _under_base(DB_FILE_NAME)
     export_url: str | None = None
     export_enabled: bool = True
     export_token: str | None = None
@@ -109,27 +115,6 @@ class TelemetryConfig:
         if len(kept) == len(_CHECKS):
             return self
         return TelemetryConfig(**{"api_url": NO_SERVICE, **kept})
-
-
-def url_problem(value: object) -> str | None:
-    """Why `value` cannot be a service's URL (not text, blanks or control characters, no
-    http/https scheme, no host, a port that is not a number in 1-65535), or None when it can."""
-    if not isinstance(value, str):
-        return "is not text"
-    if any(character.isspace() or not character.isprintable() for character in value):
-        return "contains blanks or control characters"
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError:
-        return "has a port that is not a number in 1-65535"
-    if parts.scheme not in ("http", "https"):
-        return "does not start with http:// or https://"
-    if not parts.hostname:
-        return "names no host"
-    if port == 0:
-        return "has port 0"
-    return None
 
 
 def _instead(name: str, config: TelemetryConfig) -> str:
@@ -258,13 +243,6 @@ def _one_of(text: str, allowed: tuple[str, ...]) -> str:
     return text
 
 
-def _first(environ: Mapping[str, str], *names: str) -> str | None:
-    for name in names:
-        if environ.get(name):
-            return environ[name]
-    return None
-
-
 def _parsed(
     environ: Mapping[str, str], name: str, parse: Callable[[str], _T], problems: list[str]
 ) -> _T | None:
@@ -281,9 +259,9 @@ def _parsed(
 def _from_env(environ: Mapping[str, str]) -> TelemetryConfig:
     problems: list[str] = []
     values: dict[str, Any] = {
-        "api_url": environ.get("TELEMETRY_API_URL") or DEFAULT_API_URL,
-        "api_token": _first(environ, "TELEMETRY_API_TOKEN", "METRICS_API_TOKEN"),
-        "export_url": _first(environ, "GOOGLE_SHEETS_API_URL", "METRICS_API_URL"),
+        "api_url": env_api_url(environ),
+        "api_token": env_api_token(environ),
+        "export_url": first_set(environ, "GOOGLE_SHEETS_API_URL", "METRICS_API_URL"),
         # The export's own token only: the service's token must never reach a third party.
         "export_token": environ.get("METRICS_API_TOKEN") or None,
         "agent_owner": environ.get("AGENT_OWNER") or None,

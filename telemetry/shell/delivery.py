@@ -1,7 +1,8 @@
 """Where the delivery effects run. `SyncDelivery` (the spec's mode) sends in the caller's
 thread and falls back to the buffer, so when `start_run`/`end_run` return the record is in
-the service or on disk. A later background mode (an on-disk outbox drained by a thread)
-is another `Delivery`; the core, the effects and the interpreter stay as they are.
+the service or on disk. The background mode (`telemetry.shell.outbox.delivery`: an
+on-disk outbox drained by a thread) is another `Delivery`; the core, the effects and the
+interpreter stay as they are.
 
 Outcomes: delivered -> counted; unavailable, not authorized (401/403, as the sync worker
 treats it) or breaker open -> the effect's fallback (a buffer entry); refused (another 4xx
@@ -14,17 +15,22 @@ reason, when the service refuses it or neither the service nor the buffer knows 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, assert_never
+from typing import Protocol
 
 from telemetry.effects.vocabulary import AppendBuffer, FindRunAndPostCommit, PatchRun, PostCommit, PostRun
 from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.edge import now
 from telemetry.shell.self_metrics import SelfMetrics
-from telemetry.shell.service_api import Delivered, NotFound, Outcome, Refused, ServiceApi, Unavailable
+from telemetry.core.commands import CommitSettled
+from telemetry.core.verdicts import Operation, Verdict, verdict
+from telemetry.effects.records import CommitDetails
+from telemetry.shell.sending import answer_of, deliver
+from telemetry.shell.service_api import Outcome, ServiceApi
 from telemetry.shell.service_link import ServiceLink
-from telemetry.shell.sync_commits import RunBuffered, RunUnknown, associate_by_run_id
+from telemetry.shell.sync.commits import RunBuffered, RunUnknown, associate_by_run_id
 
-COMMIT_NOT_AVAILABLE = "[ERROR] Commit association not available"
+Report = Callable[[CommitSettled], None]
+"""Where a commit performer sends what became of the commit, as a command for the core."""
 
 
 class Delivery(Protocol):
@@ -34,9 +40,9 @@ class Delivery(Protocol):
 
     def patch_run(self, effect: PatchRun) -> None: ...
 
-    def post_commit(self, effect: PostCommit) -> None: ...
+    def post_commit(self, effect: PostCommit, report: Report) -> None: ...
 
-    def find_and_post_commit(self, effect: FindRunAndPostCommit) -> tuple[bool, str]: ...
+    def find_and_post_commit(self, effect: FindRunAndPostCommit, report: Report) -> None: ...
 
 
 class BufferSink:
@@ -77,7 +83,6 @@ class BufferSink:
             self._metrics.swallowed(f"reject.{type(error).__name__}", error, "could not keep a refused run in buffer/rejected")
 
 
-Send = Callable[[ServiceApi], Outcome]
 _UNAUTHORIZED = "the service refused the token (check TELEMETRY_API_TOKEN); runs are kept in the buffer"
 
 
@@ -94,87 +99,85 @@ class SyncDelivery:
         self._waiting = waiting or (lambda: False)
 
     def post_run(self, effect: PostRun) -> None:
-        self._deliver(lambda api: api.create(effect.record), effect.fallback)
+        self._deliver("create", lambda api: api.create(effect.record), effect)
 
     def patch_run(self, effect: PatchRun) -> None:
-        def send(api: ServiceApi) -> Outcome:
-            outcome = api.patch(effect.record, effect.fields)
-            return self._create_if_unknown(api, effect, outcome, lambda: api.patch(effect.record, effect.fields))
+        self._deliver("update", lambda api: api.patch(effect.record, effect.fields), effect)
 
-        self._deliver(send, effect.fallback)
-
-    def post_commit(self, effect: PostCommit) -> None:
-        def send(api: ServiceApi) -> Outcome:
-            outcome = api.associate_commit(effect.record.event_id, effect.commit)
-            return self._create_if_unknown(
-                api, effect, outcome, lambda: api.associate_commit(effect.record.event_id, effect.commit)
-            )
-
-        self._deliver(send, effect.fallback)
-
-    def _create_if_unknown(
-        self, api: ServiceApi, effect: PatchRun | PostCommit, outcome: Outcome, again: Callable[[], Outcome]
-    ) -> Outcome:
-        """The run's create has not arrived (it may be buffered): create it whole now; the
-        buffered create will then be a harmless duplicate. If the create finds the run there
-        after all (a sync worker delivered the buffered create meanwhile, an older state),
-        the update is sent `again`, or it would be lost."""
-        if not isinstance(outcome, NotFound):
-            return outcome
-        self._metrics.increment("delivery.update_sent_as_create")
-        created = api.create(effect.record)
-        if isinstance(created, Delivered) and created.status == "duplicate":
-            return again()
-        return created
-
-    def _deliver(self, send: Send, fallback: AppendBuffer | None) -> None:
+    def post_commit(self, effect: PostCommit, report: Report) -> None:
+        """Associate the commit of a held run (its full record is created on 404); what
+        became of it goes to `report`."""
+        run_id, commit = effect.record.run_id, effect.commit
         if not self._link.admit():
-            self._sink.fallback(fallback, "breaker_open")
+            report(self._buffer_commit(run_id, commit, effect.fallback, "breaker_open", held=True))
             return
-        outcome = send(self._link.api)
+        api = self._link.api
+        outcome, decided = deliver(
+            "commit",
+            lambda: api.associate_commit(effect.record.event_id, commit),
+            lambda: api.create(effect.record),
+            lambda: self._metrics.increment("delivery.update_sent_as_create"),
+        )
         self._link.settle(outcome)
-        match outcome:
-            case Delivered():
-                self._metrics.increment("delivery.delivered")
-            case Refused(status_code=401 | 403, reason=reason):
-                # Not the record's fault: keep it for a sync with the right token.
-                self._metrics.swallowed("delivery.unauthorized", reason, _UNAUTHORIZED)
-                self._sink.fallback(fallback, "unauthorized")
-            case Refused(reason=reason):
-                self._sink.reject(fallback, reason)
-            case NotFound() | Unavailable():
-                self._sink.fallback(fallback, "unavailable")
+        report(self._settle_commit(run_id, commit, effect.fallback, decided, True))
 
-    def find_and_post_commit(self, effect: FindRunAndPostCommit) -> tuple[bool, str]:
-        """Find the newest stored run with this run id, then associate the commit; buffer
-        it when that cannot be done now (see the module's docstring)."""
+    def _deliver(self, operation: Operation, send: Callable[[ServiceApi], Outcome], effect: PostRun | PatchRun) -> None:
+        """Send, following the verdict on the answer (`telemetry.core.verdicts`): an update
+        the service does not know yet becomes a create of the effect's full record."""
         if not self._link.admit():
-            return self._buffer_commit(effect, "breaker_open")
+            self._sink.fallback(effect.fallback, "breaker_open")
+            return
+        api = self._link.api
+        outcome, decided = deliver(
+            operation,
+            lambda: send(api),
+            lambda: api.create(effect.record),
+            lambda: self._metrics.increment("delivery.update_sent_as_create"),
+        )
+        self._link.settle(outcome)
+        if decided.kind == "acknowledge":
+            self._metrics.increment("delivery.delivered")
+        elif decided.kind == "reject":
+            self._sink.reject(effect.fallback, decided.reason)
+        elif decided.kept == "unauthorized":  # not the record's fault: kept for the right token
+            self._metrics.swallowed("delivery.unauthorized", decided.reason, _UNAUTHORIZED)
+            self._sink.fallback(effect.fallback, "unauthorized")
+        else:
+            self._sink.fallback(effect.fallback, "unavailable")
+
+    def find_and_post_commit(self, effect: FindRunAndPostCommit, report: Report) -> None:
+        """Find the newest stored run with this run id, then associate the commit; buffer
+        it when that cannot be done now (see the module's docstring). What became of it
+        goes to `report`."""
+        if not self._link.admit():
+            report(self._buffer_commit(effect.run_id, effect.commit, effect.fallback, "breaker_open"))
+            return
         holds_runs, waiting = self._sink.directory.holds_runs, self._waiting
         outcome = associate_by_run_id(self._link.api, effect.run_id, effect.commit, lambda _run_id: waiting() or holds_runs())
         self._link.settle(outcome)
-        match outcome:
-            case Delivered():
-                self._metrics.increment("delivery.delivered")
-                return True, f"Commit {effect.commit.commit_hash} associated with run {effect.run_id}"
-            case RunBuffered():
-                return self._buffer_commit(effect, "run_buffered")
-            case RunUnknown():
-                return False, f"Run ID not found: {effect.run_id}"
-            case Refused(status_code=401 | 403, reason=reason):
-                self._metrics.swallowed("delivery.unauthorized", reason, _UNAUTHORIZED)
-                return self._buffer_commit(effect, "unauthorized")
-            case Refused(reason=reason):
-                return False, f"Commit association failed for run {effect.run_id}: {reason}"
-            case NotFound() | Unavailable():
-                return self._buffer_commit(effect, "unavailable")
-            case _:
-                assert_never(outcome)
+        if isinstance(outcome, RunBuffered):
+            report(self._buffer_commit(effect.run_id, effect.commit, effect.fallback, "run_buffered"))
+        elif isinstance(outcome, RunUnknown):
+            report(CommitSettled(effect.run_id, effect.commit.commit_hash, "run_unknown"))
+        else:
+            report(self._settle_commit(effect.run_id, effect.commit, effect.fallback, verdict("commit", answer_of(outcome)), False))
 
-    def _buffer_commit(self, effect: FindRunAndPostCommit, why: str) -> tuple[bool, str]:
-        if not self._sink.fallback(effect.fallback, why):
-            return False, COMMIT_NOT_AVAILABLE
-        return True, (
-            f"Commit {effect.commit.commit_hash} buffered for run {effect.run_id}: "
-            "it will be associated when the service can be reached"
-        )
+    def _settle_commit(
+        self, run_id: str, commit: CommitDetails, fallback: AppendBuffer | None, decided: Verdict, held: bool
+    ) -> CommitSettled:
+        if decided.kind == "acknowledge":
+            self._metrics.increment("delivery.delivered")
+            return CommitSettled(run_id, commit.commit_hash, "associated", held=held)
+        if decided.kind == "reject":
+            if held:
+                self._sink.reject(fallback, decided.reason)
+            return CommitSettled(run_id, commit.commit_hash, "refused", decided.reason, held)
+        if decided.kept == "unauthorized":
+            self._metrics.swallowed("delivery.unauthorized", decided.reason, _UNAUTHORIZED)
+        return self._buffer_commit(run_id, commit, fallback, "unauthorized" if decided.kept == "unauthorized" else "unavailable", held)
+
+    def _buffer_commit(
+        self, run_id: str, commit: CommitDetails, fallback: AppendBuffer | None, why: str, held: bool = False
+    ) -> CommitSettled:
+        stored = self._sink.fallback(fallback, why)
+        return CommitSettled(run_id, commit.commit_hash, "buffered" if stored else "not_stored", held=held)

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import uuid_utils
 
-from telemetry.shell.wire import dumps
+from telemetry.wire.format import dumps
 
 _INT64 = range(-(2**63), 2**63)
 

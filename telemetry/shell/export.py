@@ -9,27 +9,20 @@ from __future__ import annotations
 
 import logging
 import queue
+import random
 import threading
 import time
 
 import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_result,
-    stop_after_attempt,
-    stop_when_event_set,
-    wait_exponential,
-    wait_random,
-)
 
 from telemetry.effects.records import RunRecord
 from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.shell.service_api import Delivered, Outcome, Refused, Unavailable, classify
-from telemetry.shell.wire import dumps, record_to_wire
-from telemetry.shell.workers import LazyThread
+from telemetry.wire.format import dumps, record_to_wire
+from telemetry.shell.workers import LazyThread, backoff_delay
 
 MAX_RETRY_AFTER_S = 60.0
+_MAX_BACKOFF_S = 30.0
 # The spec's wording; at debug level, as the export is fire-and-forget.
 _POST_FAILED = "Google Sheets API post failed"
 _IDLE_POLL_S = 1.0
@@ -57,7 +50,8 @@ class ExportLane:
         self._max_attempts = max(1, max_attempts)
         self._timeout_s = timeout_s
         self._metrics = metrics
-        self._backoff = wait_exponential(multiplier=backoff_s, max=30.0) + wait_random(0, backoff_s)
+        self._backoff_s = backoff_s
+        self._rng = random.Random()
         self._thread = LazyThread("telemetry-export", self._run)
         self._reset()
 
@@ -111,15 +105,13 @@ class ExportLane:
 
     def _export(self, record: RunRecord) -> None:
         body = dumps(record_to_wire(record))
-        retrying = Retrying(
-            stop=stop_after_attempt(self._max_attempts) | stop_when_event_set(self._stopping),
-            wait=self._wait,
-            retry=retry_if_result(lambda outcome: isinstance(outcome, Unavailable)),
-            sleep=self._sleep,
-            before_sleep=lambda state: self._metrics.increment("export.retries"),
-            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
-        )
-        outcome = retrying(self._post, body)
+        outcome = self._post(body)
+        for attempt in range(1, self._max_attempts):
+            if not isinstance(outcome, Unavailable) or self._stopping.is_set():
+                break
+            self._metrics.increment("export.retries")
+            self._stopping.wait(self._wait(attempt, outcome))
+            outcome = self._post(body)
         match outcome:
             case Delivered():
                 self._metrics.increment("export.delivered")
@@ -141,16 +133,13 @@ class ExportLane:
         except httpx.HTTPError as error:
             return Unavailable(f"{type(error).__name__}: {error}")
 
-    def _wait(self, state: RetryCallState) -> float:
+    def _wait(self, attempt: int, outcome: Unavailable) -> float:
         """Backoff with jitter, but never shorter than the receiver's `Retry-After`."""
-        backoff = self._backoff(state)
-        outcome = state.outcome.result() if state.outcome and not state.outcome.failed else None
-        if isinstance(outcome, Unavailable) and outcome.retry_after is not None:
+        # One step up the shared schedule: the n-th retry waits at least backoff * 2**(n-1).
+        backoff = backoff_delay(attempt + 1, self._backoff_s, _MAX_BACKOFF_S, self._rng)
+        if outcome.retry_after is not None:
             return max(backoff, min(outcome.retry_after, MAX_RETRY_AFTER_S))
         return backoff
-
-    def _sleep(self, seconds: float) -> None:
-        self._stopping.wait(seconds)
 
     def drain(self, deadline: float) -> None:
         """One try for each queued run until `deadline`; what is left is counted as dropped."""

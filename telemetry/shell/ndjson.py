@@ -23,7 +23,7 @@ from telemetry.effects.records import RunEvent, RunRecord
 from telemetry.effects.vocabulary import NdjsonKind
 from telemetry.shell.edge import safe_repr
 from telemetry.shell.self_metrics import SelfMetrics
-from telemetry.shell.wire import ndjson_line
+from telemetry.wire.format import ndjson_line
 from telemetry.shell.workers import LazyThread
 
 Line = tuple[NdjsonKind, RunRecord | RunEvent]

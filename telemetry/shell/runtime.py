@@ -19,7 +19,8 @@ from telemetry.shell.outbox.delivery import BackgroundDelivery
 from telemetry.shell.outbox.segments import segment_paths
 from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.shell.service_link import ServiceLink
-from telemetry.shell.sync import BackgroundSync, SyncWorker
+from telemetry.shell.sync.background import BackgroundSync
+from telemetry.shell.sync.worker import SyncWorker
 from telemetry.shell.workers import Lifecycle
 
 

@@ -7,15 +7,9 @@ import logging
 import threading
 from collections import Counter
 
+from telemetry.wire.errors import describe
+
 LOGGER = logging.getLogger("telemetry")
-
-
-def describe(error: BaseException) -> str:
-    """`Type: message` of an error, even when its `__str__` itself fails."""
-    try:
-        return f"{type(error).__name__}: {error}"
-    except Exception:
-        return type(error).__name__
 
 
 class SelfMetrics:

@@ -1,5 +1,5 @@
 """The service's HTTP API as seen by the client and the sync worker: httpx requests sent
-through one keep-alive httpx transport (`http.client` pools for plain http), short timeouts, and
+through one keep-alive httpx transport, short timeouts, and
 every answer classified into an outcome the caller can act on without knowing HTTP.
 
 - `Delivered`: the service holds the data (created, duplicate or updated).
@@ -18,8 +18,7 @@ import httpx
 import orjson
 
 from telemetry.effects.records import CommitDetails, RunRecord
-from telemetry.shell.http_transport import PooledTransport
-from telemetry.shell.wire import dumps, patch_body, record_to_wire
+from telemetry.wire.format import dumps, patch_body, record_to_wire
 
 _RETRYABLE_STATUS = frozenset({408, 429})
 
@@ -113,15 +112,9 @@ class ServiceApi:
         self.base_url = base_url.rstrip("/")
         self._headers = httpx.Headers(headers)
         self._timeouts = {"timeout": httpx.Timeout(read_timeout, connect=connect_timeout).as_dict()}
-        # Requests go straight to the transport: `httpx.Client` (header, cookie and URL
-        # merging, auth and redirect machinery) cost ~85-130 us per request on the 2-core
-        # VM, for nothing this fixed, cookie-less API uses.
-        self._transport: httpx.BaseTransport
-        if self.base_url.startswith("http://"):
-            self._transport = PooledTransport(max_connections=16)
-        else:
-            # Full verification; loading the CA bundle (~50 ms) is left to https users.
-            self._transport = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=8, max_connections=16))
+        # Requests go straight to the transport: `httpx.Client`'s header, cookie and URL
+        # merging, auth and redirect machinery serve nothing this fixed, cookie-less API uses.
+        self._transport = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=8, max_connections=16))
         self._runs_url = self._url("/api/v1/runs")
         self._batch_url = self._url("/api/v1/runs/batch")
         self._batch_update_url = self._url("/api/v1/runs/batch-update")
@@ -173,12 +166,9 @@ class ServiceApi:
         }
         return self._write("POST", self._url(f"/api/v1/runs/{event_id}/associate-commit"), body)
 
-    def create_batch(self, records: list[RunRecord]) -> BatchResult | Outcome:
-        """Create many runs in one request; per-item results, or the outcome of the request."""
-        return self.create_batch_wire([record_to_wire(record) for record in records])
-
     def create_batch_wire(self, bodies: list[dict[str, Any]]) -> BatchResult | Outcome:
-        """`create_batch` of bodies already in wire form."""
+        """Create many runs (their create bodies) in one request; per-item results, or the
+        outcome of the request."""
         response = self._send("POST", self._batch_url, bodies)
         if isinstance(response, Unavailable):
             return response

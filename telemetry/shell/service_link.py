@@ -5,13 +5,14 @@ a usable service URL (`NO_SERVICE`) never sends: every delivery takes its fallba
 
 from __future__ import annotations
 
-import os
 import threading
 
 from telemetry.shell.breaker import CircuitBreaker
-from telemetry.shell.config import TelemetryConfig, url_problem
+from telemetry.settings import url_problem
+from telemetry.shell.config import TelemetryConfig
 from telemetry.shell.self_metrics import LOGGER, SelfMetrics
 from telemetry.shell.service_api import ServiceApi, Unavailable
+from telemetry.shell.workers import PerProcess
 
 
 class ServiceLink:
@@ -22,25 +23,15 @@ class ServiceLink:
         self._metrics = metrics
         self.has_service = url_problem(config.api_url) is None
         self.breaker = CircuitBreaker(config.breaker_cooldown_s)
-        self._api: ServiceApi | None = None
-        self._pid = 0
-        self._lock = threading.Lock()
+        self._api = PerProcess(
+            lambda: ServiceApi(
+                config.api_url, config.api_token, connect_timeout=config.connect_timeout_s, read_timeout=config.read_timeout_s
+            )
+        )
 
     @property
     def api(self) -> ServiceApi:
-        api = self._api
-        if api is not None and self._pid == os.getpid():
-            return api
-        with self._lock:
-            if self._api is None or self._pid != os.getpid():
-                self._api = ServiceApi(
-                    self._config.api_url,
-                    self._config.api_token,
-                    connect_timeout=self._config.connect_timeout_s,
-                    read_timeout=self._config.read_timeout_s,
-                )
-                self._pid = os.getpid()
-            return self._api
+        return self._api.get()
 
     def admit(self) -> bool:
         """True if a request may go to the service now; False means: take the fallback."""
@@ -82,11 +73,11 @@ class ServiceLink:
 
     def after_fork(self) -> None:
         """The child builds its own connections; the parent's sockets stay the parent's."""
-        self._api = None
-        self._lock = threading.Lock()
+        self._api.forget()
         self.breaker.reset_after_fork()
 
     def close(self) -> None:
-        api, self._api = self._api, None
-        if api is not None and self._pid == os.getpid():
+        api = self._api.current()
+        self._api.forget()
+        if api is not None:
             api.close()

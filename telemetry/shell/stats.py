@@ -59,8 +59,8 @@ def _sqlite_stats(db_path: Path, metrics: SelfMetrics) -> dict[str, Any] | None:
     """The service's own metrics query, run on the database file opened read-only."""
     if not db_path.is_file():
         return None
-    # Imported here: only this fallback needs the service's query module.
-    from telemetry.service.sqlite_queries import metrics as query_metrics
+    # Imported here: only this fallback needs the SQLite metrics query.
+    from telemetry.wire.sqlite_metrics import metrics as query_metrics
 
     uri = f"file:{urllib.parse.quote(str(db_path.resolve()))}?mode=ro"
     try:

@@ -11,18 +11,28 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from telemetry.shell.edge import seconds
 from telemetry.shell.self_metrics import SelfMetrics
 
+T = TypeVar("T")
 EXIT_TEARDOWN_RESERVE_S = 0.25
 # When the first exit hook of this process ran (time.monotonic); None until then.
 _exit_started: float | None = None
+
+
+def backoff_delay(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> float:
+    """Exponential backoff with jitter, the one retry wait of the client, sync and export:
+    a random wait in [d/2, d], d = min(cap, base * 2**(attempt-1)), so workers that saw
+    the same outage do not come back in step."""
+    ceiling = min(cap_s, base_s * 2 ** min(max(attempt - 1, 0), 32))
+    return rng.uniform(ceiling / 2, ceiling)
 
 
 class Worker(Protocol):
@@ -38,37 +48,62 @@ class Worker(Protocol):
         """In a forked child: forget the parent's threads, locks and queued work."""
 
 
-class LazyThread:
-    """One daemon thread running `target`, started on first `ensure_started()` in each
-    process (a pid check notices a fork even without the at-fork hook)."""
+class PerProcess(Generic[T]):
+    """A value built on first use in each process (a thread, a connection pool, a worker):
+    a pid check notices a fork even without the at-fork hook, and the child builds its own.
+    A build that raises leaves nothing behind, so the next `get` tries again."""
 
-    def __init__(self, name: str, target: Callable[[], None]) -> None:
-        self._name = name
-        self._target = target
-        self._thread: threading.Thread | None = None
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._value: T | None = None
         self._pid = 0
         self._lock = threading.Lock()
 
-    def ensure_started(self) -> None:
-        if self._thread is not None and self._pid == os.getpid():
-            return
+    def get(self) -> T:
+        value = self._value
+        if value is not None and self._pid == os.getpid():
+            return value
         with self._lock:
-            if self._thread is None or self._pid != os.getpid():
-                thread = threading.Thread(target=self._target, name=self._name, daemon=True)
-                thread.start()
-                self._thread, self._pid = thread, os.getpid()
+            if self._value is None or self._pid != os.getpid():
+                self._value, self._pid = self._build(), os.getpid()
+            return self._value
+
+    def current(self) -> T | None:
+        """The value built in this process, if any (never the parent's)."""
+        value = self._value
+        return value if value is not None and self._pid == os.getpid() else None
+
+    def forget(self) -> None:
+        """Drop the value (in a forked child, or once it is closed)."""
+        self._value = None
+        self._lock = threading.Lock()
+
+
+class LazyThread:
+    """One daemon thread running `target`, started on first `ensure_started()` in each
+    process."""
+
+    def __init__(self, name: str, target: Callable[[], None]) -> None:
+        self._thread = PerProcess(lambda: _started(threading.Thread(target=target, name=name, daemon=True)))
+
+    def ensure_started(self) -> None:
+        self._thread.get()
 
     def join(self, deadline: float) -> bool:
         """Wait for the thread to end, until `deadline`; True if it ended (or never ran)."""
-        thread = self._thread
-        if thread is None or self._pid != os.getpid() or thread is threading.current_thread():
+        thread = self._thread.current()
+        if thread is None or thread is threading.current_thread():
             return True
         thread.join(max(0.0, deadline - time.monotonic()))
         return not thread.is_alive()
 
     def after_fork(self) -> None:
-        self._thread = None
-        self._lock = threading.Lock()
+        self._thread.forget()
+
+
+def _started(thread: threading.Thread) -> threading.Thread:
+    thread.start()
+    return thread
 
 
 class Lifecycle:

@@ -19,10 +19,10 @@ import pytest
 from telemetry.service.app import create_app
 from telemetry.service.config import build_config
 from telemetry.service.sqlite_inserts import plan_inserts, run_inserts
-from telemetry.service.sqlite_schema import ensure_schema
+from telemetry.wire.sqlite_schema import ensure_schema
 from telemetry.service.sqlite_store import SqliteStore
 from telemetry.service.sqlite_writer import GroupWriter
-from telemetry.service.validation import validated_create
+from telemetry.service.fast_validation import validated_create
 from tests.service.helpers import file_rows, run_body
 from tests.support.service import ServiceFactory
 

@@ -17,9 +17,8 @@ from telemetry.service.validation import (
     PATCH_FIELDS,
     model_create,
     model_patch,
-    validated_create,
-    validated_patch,
 )
+from telemetry.service.fast_validation import validated_create, validated_patch
 from tests.service.helpers import run_body
 
 # Values at the edges of every rule: types, ranges, statuses and aliases, hashes, zones,

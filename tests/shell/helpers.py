@@ -21,7 +21,8 @@ from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.outbox.entries import parse_header
 from telemetry.shell.outbox.frames import Frame, frames
 from telemetry.shell.outbox.segments import LEDGER_SUFFIX, OUTBOX_DIR, segment_paths
-from telemetry.shell.wire import record_from_wire
+from telemetry.wire.format import record_from_wire
+from tests.support.buffer_files import read_entry
 
 ClientFactory = Callable[..., TelemetryClient]
 # Short enough that a hung service costs a test a fraction of a second.
@@ -45,7 +46,7 @@ def fast_config(api_url: str, **overrides: Any) -> TelemetryConfig:
 def pending_entries(directory: Path) -> list[BufferEntry | CommitEntry]:
     """Every pending buffer entry, oldest first."""
     buffer = BufferDirectory(directory)
-    return [buffer.read(path) for path in buffer.pending()]
+    return [read_entry(path) for path in buffer.pending()]
 
 
 def on_disk(directory: Path) -> list[BufferEntry]:

@@ -148,3 +148,43 @@ def test_with_the_service_down_and_the_buffer_unwritable_the_spec_error_is_retur
     client = make_client(closed_port_url(), buffer_dir=not_a_directory(tmp_path))
     assert client.associate_commit("held-elsewhere", *COMMIT) == (False, "[ERROR] Commit association not available")
     assert client.self_metrics()["errors.AppendBuffer.NotADirectoryError"] == 1
+
+
+# associate_commit is truthful for a run the client holds too (issue 11): True only when the
+# commit is stored in the service or durably buffered, and the message says which.
+
+
+def test_a_held_run_commit_stored_by_the_service_says_associated(
+    shared_service: ServiceProcess, make_client: ClientFactory
+) -> None:
+    client = make_client(shared_service.url)
+    run_id = client.start_run("agent", "job")
+    client.end_run(run_id)
+    assert client.associate_commit(run_id, *COMMIT) == (True, f"Commit abcdef1234 associated with run {run_id}")
+    _assert_committed(shared_service.url, run_id)
+
+
+def test_a_held_run_commit_buffered_while_the_service_is_down_says_buffered(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
+    client = make_client(closed_port_url())
+    run_id = client.start_run("agent", "job")
+    _assert_buffered(client.associate_commit(run_id, *COMMIT), run_id)
+    [*_, entry] = pending_entries(tmp_path / "base" / "buffer")
+    assert not isinstance(entry, CommitEntry) and entry.record.git_commit_hash == "abcdef1234"
+
+
+def test_a_held_run_commit_stored_nowhere_is_false_and_says_nothing_was_stored(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
+    """The service down and the buffer directory impossible to create (its parent is a
+    file, which stops root too): the commit is nowhere, and the reply says so."""
+    client = make_client(closed_port_url(), buffer_dir=not_a_directory(tmp_path))
+    run_id = client.start_run("agent", "job")
+    ok, message = client.associate_commit(run_id, *COMMIT)
+    assert not ok
+    assert message == (
+        f"[ERROR] Commit association not available: nothing was stored for run {run_id} "
+        "(the service did not answer and the buffer could not be written)"
+    )
+    assert client.self_metrics()["errors.AppendBuffer.NotADirectoryError"] >= 1

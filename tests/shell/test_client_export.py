@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from telemetry.shell.config import TelemetryConfig
-from telemetry.shell.wire import record_to_wire
+from telemetry.wire.format import record_to_wire
 from tests.shell.helpers import ClientFactory
 from tests.support.waiting import eventually
 from tests.support.receiver import HANG, Receiver, Reply, Request, closed_port_url

@@ -66,7 +66,9 @@ def test_commits_are_buffered_while_the_service_is_down(make_client: ClientFacto
     client = make_client(closed_port_url())
     run_id = client.start_run("agent", "job")
     client.end_run(run_id)
-    assert client.associate_commit(run_id, "abcdef1", "ci") == (True, f"Commit abcdef1 associated with run {run_id}")
+    assert client.associate_commit(run_id, "abcdef1", "ci") == (
+        True, f"Commit abcdef1 buffered for run {run_id}: it will be associated when the service can be reached"
+    )
     commit = buffer_entries(tmp_path / "base" / "buffer")[-1]
     assert commit.operation == "update" and commit.record.git_commit_hash == "abcdef1"
     assert set(commit.fields) == {"git_commit_hash", "git_commit_source", "git_commit_author", "git_commit_timestamp"}

@@ -20,7 +20,7 @@ from telemetry.shell.config import TelemetryConfig
 from telemetry.shell.edge import json_safe, now, text
 from telemetry.shell.ndjson import NdjsonWriter
 from telemetry.shell.self_metrics import SelfMetrics
-from telemetry.shell.wire import dumps
+from telemetry.wire.format import dumps
 from tests.shell.helpers import ClientFactory, buffer_entries, ndjson_lines
 from tests.shell.strategies import garbage
 

@@ -17,8 +17,8 @@ from telemetry.core import AssociateCommit, EndRun, RegistryState, SetMetrics, S
 from telemetry.core.commands import Command
 from telemetry.effects.records import BufferEntry, CommitEntry, RunRecord
 from telemetry.effects.vocabulary import AppendBuffer
-from telemetry.shell.buffer import CLAIMS_DIR, LOCK_NAME
-from telemetry.shell.wire import buffer_document, record_to_wire
+from telemetry.shell.buffer_claims import CLAIMS_DIR, LOCK_NAME
+from telemetry.wire.format import buffer_document, record_to_wire
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
 # Fields the service owns or stamps itself; everything else must round-trip exactly.

@@ -17,7 +17,7 @@ from telemetry.effects.records import BufferEntry
 from telemetry.shell.buffer import CLAIMS_DIR, BufferDirectory
 from telemetry.shell.service_api import ServiceApi
 from telemetry.shell.sync import SyncWorker
-from telemetry.shell.wire import buffer_document
+from telemetry.wire.format import buffer_document
 from tests.support.service import ServiceProcess
 from tests.sync.helpers import T0, claims_files, fetch_row, simple_record, write_entry
 

@@ -76,19 +76,6 @@ def test_sync_loop_gives_up_after_max_seconds_with_exit_1(tmp_path: Path) -> Non
     assert result.returncode == 1 and _summary(result.stdout)["remaining"] == 1
 
 
-def test_sync_with_two_workers_drains_a_buffer_larger_than_a_window(shared_service: ServiceProcess, tmp_path: Path) -> None:
-    buffer = BufferDirectory(tmp_path, fsync="never")
-    entries = 8_300  # more than one window (8,000): a helper process is forked
-    for _ in range(entries):
-        buffer.append(BufferEntry("create", simple_record()), "2025-06-01T12:00:00+00:00")
-    result = _sync("--buffer-dir", str(tmp_path), "--api-url", shared_service.url, "--workers", "2")
-    assert result.returncode == 0, result.stderr
-    summary = _summary(result.stdout)
-    assert summary["delivered"] + summary["duplicates"] == entries and summary["remaining"] == 0
-    assert "died" not in result.stderr and "Traceback" not in result.stderr
-    assert not buffer.pending()
-
-
 def _refused_in_one_line(*args: str, env: dict[str, str] | None = None) -> str:
     """`telemetry sync` exits 2 at once with one line on stderr and no traceback."""
     done = subprocess.run(

@@ -20,7 +20,7 @@ import attrs
 import httpx
 import pytest
 
-import telemetry.shell.buffer as buffer_module
+import telemetry.shell.buffer_claims as buffer_module
 from telemetry.effects.records import BufferEntry
 from telemetry.shell.buffer import CLAIMS_DIR, BufferDirectory
 from telemetry.shell.service_api import ServiceApi

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from telemetry.effects.records import BufferEntry
 from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.service_api import ServiceApi
-from telemetry.shell.sync import SyncWorker, backoff_delay
+from telemetry.shell.sync import SyncWorker
+from telemetry.shell.workers import backoff_delay
 from tests.support.service import ServiceProcess
 from tests.support.waiting import wait_for
 from tests.sync.helpers import simple_record, write_entry

@@ -13,7 +13,8 @@ from telemetry.effects.records import BufferEntry
 from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.service_api import ServiceApi
 from telemetry.shell.sync import SyncWorker
-from telemetry.shell.wire import record_to_wire
+from telemetry.wire.format import record_to_wire
+from tests.support.buffer_files import read_entry
 from tests.support.service import ServiceFactory, ServiceProcess
 from tests.sync.helpers import T0, claims_files, differences, fetch_row, simple_record, write_entry
 
@@ -122,7 +123,7 @@ def test_entries_are_deleted_only_after_the_service_acknowledged_them(
     assert report.service_unavailable and 0 < report.remaining < len(entries)
     assert claims_files(tmp_path) == []
     pending = BufferDirectory(tmp_path).pending()
-    assert all(BufferDirectory.read(path) == written[path.name] for path in pending)
+    assert all(read_entry(path) == written[path.name] for path in pending)
     gone = set(written) - {path.name for path in pending}
     service.start()
     with httpx.Client(base_url=service.url) as client:

@@ -38,7 +38,7 @@ from telemetry.shell.outbox.segments import (
 from telemetry.shell.outbox.shipping import Shipped, ship
 from telemetry.shell.outbox.writer import Outbox
 from telemetry.shell.service_api import Outcome, ServiceApi
-from telemetry.shell.sync import backoff_delay
+from telemetry.shell.workers import backoff_delay
 
 REJECTED_DIR = "rejected"
 _IDLE_WAIT_S = 0.5

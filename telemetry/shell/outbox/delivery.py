@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from telemetry.effects.records import BufferEntry
 from telemetry.effects.vocabulary import AppendBuffer, FindRunAndPostCommit, PatchRun, PostCommit, PostRun
-from telemetry.shell.delivery import BufferSink, SyncDelivery
+from telemetry.shell.delivery import BufferSink, Report, SyncDelivery
 from telemetry.shell.outbox.worker import OutboxWorker
 from telemetry.shell.self_metrics import SelfMetrics
 
@@ -49,9 +49,9 @@ class BackgroundDelivery:
             why = "outbox_error"
         self._sink.fallback(effect, why)
 
-    def post_commit(self, effect: PostCommit) -> None:
-        self._direct.post_commit(effect)
+    def post_commit(self, effect: PostCommit, report: Report) -> None:
+        self._direct.post_commit(effect, report)
 
-    def find_and_post_commit(self, effect: FindRunAndPostCommit) -> tuple[bool, str]:
+    def find_and_post_commit(self, effect: FindRunAndPostCommit, report: Report) -> None:
         self._worker.flush(COMMIT_FLUSH_S, while_reachable=True)
-        return self._direct.find_and_post_commit(effect)
+        self._direct.find_and_post_commit(effect, report)

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from telemetry.effects.records import RECORD_FIELDS, BufferEntry
-from telemetry.shell.wire import BUFFER_FORMAT, dumps
+from telemetry.wire.format import BUFFER_FORMAT, dumps
 
 OUTBOX_FORMAT = "telemetry-outbox/1"
 COLUMNS = tuple(name for name in RECORD_FIELDS if name not in ("created_at", "updated_at"))

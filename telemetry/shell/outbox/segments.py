@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from telemetry.shell.buffer import close_in_forked_child, forget_descriptor
+from telemetry.shell.buffer_claims import close_in_forked_child, forget_descriptor
 from telemetry.shell.outbox.entries import COLUMNS, EntryFormatError, header, parse_header
 from telemetry.shell.outbox.frames import Frame, encode_frame, frames
 

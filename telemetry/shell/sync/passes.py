@@ -1,89 +1,32 @@
 """The bookkeeping of one sync pass: the files it claimed and what became of each
-(acknowledged, rejected, quarantined, left for later), its counts and its errors; and how
-the entries of one run fold, as they are read, into the single record the service
-converges to (`RunFold`). Commit entries of runs known only by run id are set aside, for
-after the pass's creates and updates (`telemetry.shell.sync_commits`)."""
+(acknowledged, rejected, quarantined, left for later), its counts and its errors; it
+receives the verdict on each entry (`record`). A window's entries are folded by run
+(`telemetry.shell.sync.fold`). Commit entries of runs known only by run id are set aside, for
+after the pass's creates and updates (`telemetry.shell.sync.commits`)."""
 
 from __future__ import annotations
 
 import os
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
 
+from telemetry.core.verdicts import Verdict
 from telemetry.effects.records import CommitEntry
 from telemetry.shell.buffer import BufferDirectory
-from telemetry.shell.daemon_pool import DaemonPool
-from telemetry.shell.wire import WireEntry, WireFormatError
+from telemetry.shell.sync.daemon_pool import DaemonPool
+from telemetry.shell.sync.fold import RunFold
+from telemetry.wire.format import WireEntry, WireFormatError
 
 _DELETERS = 8
+# What a pass notes when a verdict keeps an entry, by the reason it is kept.
+_KEPT_NOTES = {
+    "unavailable": "service unavailable",
+    "no_service": "no telemetry service at this URL",
+    "unauthorized": "not authorized",
+}
 _DELETE_SHARE = 256
-T = TypeVar("T")
-
-
-class RunFold:
-    """The entries of one run in a window, folded as they are read into the create the
-    service converges to: the run's create (else its first entry's record) with the fields
-    each update names laid over it, in order; a `running` status never replaces a terminal
-    one, as on the service, so the order of the updates does not matter. A single entry is
-    sent as it is.
-
-    Only the folded record and the files are kept (an entry that must go on its own is
-    read again from its file), so a window holds few objects for the garbage collector."""
-
-    __slots__ = ("paths", "_kinds", "_body", "_base_status", "_terminal", "_early")
-
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-        self._kinds = ""  # "c" or "u" per path: text, which the garbage collector skips
-        self._body: dict[str, Any] = {}
-        self._base_status = "running"
-        self._terminal: str | None = None  # the last terminal status an update named
-        self._early: dict[str, Any] | None = {}  # fields named before the run's create
-
-    def add(self, path: str, entry: WireEntry) -> None:
-        """Fold in the entry read from `path`; the entry's record becomes part of the fold."""
-        body = entry.body
-        first = not self.paths
-        self.paths.append(path)
-        if entry.operation == "create":
-            self._kinds += "c"
-            if self._early is not None:  # its first create: the base, under what updates named so far
-                self._base_status = body.get("status", "running")
-                body.update(self._early)
-                self._body, self._early = body, None
-            return
-        self._kinds += "u"
-        if first:  # no create yet: the first entry's record is the base until one comes
-            self._body, self._base_status = body, body.get("status", "running")
-        named = {name: body[name] for name in entry.fields}
-        self._body.update(named)
-        if self._early is not None:
-            self._early.update(named)
-        if named.get("status", "running") != "running":
-            self._terminal = named["status"]
-
-    def record(self) -> dict[str, Any]:
-        """The create body of the folded run."""
-        if len(self.paths) > 1:
-            self._body["status"] = self._terminal or self._base_status
-        return self._body
-
-    @property
-    def only_creates(self) -> bool:
-        return "u" not in self._kinds
-
-    def split(self) -> tuple[list[str], list[str]]:
-        """(files of creates, files of updates)."""
-        creates = [path for path, kind in zip(self.paths, self._kinds) if kind == "c"]
-        return creates, [path for path, kind in zip(self.paths, self._kinds) if kind == "u"]
-
-
-def chunks(items: list[T], size: int) -> Iterable[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class SyncPass:
@@ -192,6 +135,25 @@ class SyncPass:
         self._borrowed.update(borrowed)
         return borrowed
 
+    def record(self, paths: list[str], decided: Verdict) -> bool:
+        """Take the verdict on the entries in `paths` (`telemetry.core.verdicts`); False
+        when it stops the pass: a kept entry says nothing about itself (the service is
+        down, the token wrong, the URL not a telemetry service), so the rest wait too."""
+        if decided.kind == "acknowledge":
+            self.acknowledge(paths, decided.duplicate)
+        elif decided.kind == "reject":
+            for path in paths:
+                self.reject(path, decided.reason)
+        else:
+            self.unavailable = self.unavailable or decided.kept == "unavailable"
+            self.note(_KEPT_NOTES.get(decided.kept, "entry kept"), decided.reason)
+            return False
+        return True
+
+    def wait_for_run(self) -> None:
+        """A commit whose run is still buffered: left for a later pass, once its run arrived."""
+        self.tally["commits_waiting"] += 1
+
     def acknowledge(self, paths: list[str], duplicate: bool) -> None:
         """The service holds these entries: delete them (`flush`), then count them."""
         outcome = "duplicates" if duplicate else "delivered"
@@ -243,10 +205,8 @@ class SyncPass:
 
     def _delete(self, outcome: str, paths: list[str]) -> None:
         """Hand `paths` to the deleting threads, in shares of at least `_DELETE_SHARE`
-        files: several threads overlap their waits for the disk. On the development VM the
-        kernel discards each freed block synchronously, so an unlink of a buffer file waits
-        ~130 us for the disk; alone, 1 / 4 / 8 / 16 threads unlinked 7,400 / 10,100 /
-        10,900 / 11,800 files/s, for the same CPU per file."""
+        files: several threads overlap their waits for the disk, where a kernel discards
+        each freed block synchronously (figures in bench/README.md)."""
         if self._deleter is None:
             self._deleter = DaemonPool(_DELETERS, "telemetry-sync-delete")
         shares = max(1, min(_DELETERS, len(paths) // _DELETE_SHARE))

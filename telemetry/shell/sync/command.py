@@ -7,7 +7,6 @@ entries remain (service down, not authorized, or the buffer directory cannot be 
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 from pathlib import Path
@@ -23,23 +22,10 @@ from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.config import TelemetryConfig
 from telemetry.shell.outbox.drain import drain_outbox
 from telemetry.shell.service_api import ServiceApi
-from telemetry.shell.sync import SyncReport, SyncWorker, backoff_delay
-from telemetry.shell.sync_processes import ProcessPass
+from telemetry.shell.sync.worker import SyncReport, SyncWorker
+from telemetry.shell.workers import backoff_delay
 
 _COUNTS = ("delivered", "duplicates", "quarantined", "rejected", "remaining")
-
-
-def _combined(total: SyncReport, report: SyncReport) -> SyncReport:
-    """Counts add up over passes; `remaining` and availability are the last pass's."""
-    errors = total.errors + tuple(e for e in report.errors if e not in total.errors)
-    return attrs.evolve(
-        report,
-        delivered=total.delivered + report.delivered,
-        duplicates=total.duplicates + report.duplicates,
-        quarantined=total.quarantined + report.quarantined,
-        rejected=total.rejected + report.rejected,
-        errors=errors,
-    )
 
 
 def _with_outbox(report: SyncReport, buffer_dir: Path, api: ServiceApi) -> SyncReport:
@@ -51,7 +37,7 @@ def _with_outbox(report: SyncReport, buffer_dir: Path, api: ServiceApi) -> SyncR
     )  # fmt: skip
     unavailable = report.service_unavailable or outbox.unavailable is not None
     return attrs.evolve(
-        _combined(drained, report), remaining=report.remaining + outbox.segments_left, service_unavailable=unavailable
+        drained.then(report), remaining=report.remaining + outbox.segments_left, service_unavailable=unavailable
     )
 
 
@@ -64,18 +50,15 @@ def _summary(report: SyncReport) -> Table:
     return table
 
 
-def _drain(
-    worker: SyncWorker, passes: ProcessPass, loop: bool, max_seconds: float | None, console: Console
-) -> SyncReport:
+def _drain(worker: SyncWorker, loop: bool, max_seconds: float | None, console: Console) -> SyncReport:
     """One pass, or (`loop`) passes until the buffer is empty, backing off while the service
-    is down or a process of the pass died; a pass that neither delivered nor met either ends
+    is down; a pass that neither delivered nor met either ends
     the loop (retrying a read-only directory or a wrong token cannot help)."""
     total = SyncReport()
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     failures = 0
     rng = random.Random()
-    # Refreshed by the passes' progress calls, not by rich's own thread: the helper
-    # processes of a pass are forked, and a fork should not copy a thread's held locks.
+    # Refreshed by the passes' progress calls: no thread of rich's own.
     with Progress(
         TextColumn("syncing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
         auto_refresh=False,
@@ -86,14 +69,12 @@ def _drain(
             bar.update(task, completed=done, total=listed, refresh=True)
 
         while True:
-            report = _with_outbox(passes.run(worker, advanced), worker.buffer.path, worker.api)
-            total = _combined(total, report)
+            report = _with_outbox(worker.run_once(advanced), worker.buffer.path, worker.api)
+            total = total.then(report)
             progressed = report.delivered + report.duplicates + report.quarantined + report.rejected > 0
-            # A pass with a process that died may have left entries it held: try again.
-            setback = report.service_unavailable or report.incomplete
-            if not loop or report.remaining == 0 or not (setback or progressed):
+            if not loop or report.remaining == 0 or not (report.service_unavailable or progressed):
                 return total
-            failures = failures + 1 if setback else 0
+            failures = failures + 1 if report.service_unavailable else 0
             delay = backoff_delay(failures, 0.5, 30.0, rng) if failures else 0.0
             if deadline is not None and time.monotonic() + delay > deadline:
                 return total
@@ -109,8 +90,6 @@ def _drain(
               help="One pass (default), or passes until the buffer is empty, backing off while the service is down.")
 @click.option("--max-seconds", type=float, default=None, help="With --loop: give up after this long.")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="HTTP read timeout in seconds.")
-@click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Processes that sync at once (each is bound by its own GIL) [default: CPUs, at most 4].")  # fmt: skip
 def sync(
     buffer_dir: Path | None,
     api_url: str | None,
@@ -118,24 +97,19 @@ def sync(
     once: bool,
     max_seconds: float | None,
     timeout: float,
-    workers: int | None,
 ) -> None:
     """Deliver buffered runs to the service; exit 1 if entries remain."""
     # Errors are listed after the summary; the once-per-kind log lines would repeat them.
     logging.getLogger("telemetry").addHandler(logging.NullHandler())
     config = TelemetryConfig.from_env()
-    url, token, directory = service_url(api_url, config), token or config.api_token, buffer_dir or config.buffer_dir
+    url, token, directory = service_url(api_url, config.api_url), token or config.api_token, buffer_dir or config.buffer_dir
     if buffer_dir is not None and not buffer_dir.is_dir():
         raise ConfigMistake(f"--buffer-dir {buffer_dir} is not a directory (nothing to sync from there)")
 
-    def make_worker() -> SyncWorker:
-        return SyncWorker(BufferDirectory(directory), ServiceApi(url, token, read_timeout=timeout))
-
-    worker = make_worker()
-    passes = ProcessPass(make_worker, workers or min(4, len(os.sched_getaffinity(0))))
+    worker = SyncWorker(BufferDirectory(directory), ServiceApi(url, token, read_timeout=timeout))
     stderr = Console(stderr=True)
     try:
-        report = _drain(worker, passes, not once, max_seconds, stderr)
+        report = _drain(worker, not once, max_seconds, stderr)
     finally:
         worker.api.close()
     Console().print(_summary(report))

@@ -10,7 +10,7 @@ Rules of a pass, taken window by window (`window` files, oldest first by name):
   the batch endpoint: `created` acknowledges them all; `duplicate` acknowledges the creates
   and sends the updates by PATCH; an item error sends each entry on its own.
 - An update is a PATCH; a 404 turns it into a create of the entry's full record
-  (`telemetry.shell.sync_send`).
+  (`telemetry.shell.sync.send`).
 - A commit for a run known only by run id is sent after every window: the run is found by
   run id, then the commit associated; one whose run is on neither the service nor the
   buffer goes to `rejected/`, one whose run is still buffered waits (`sync_commits`).
@@ -26,17 +26,18 @@ from __future__ import annotations
 import os
 import random
 import threading
-import time
 from collections.abc import Callable
 
 import attrs
 
-from telemetry.shell.buffer import BufferDirectory, ClaimsBusy
+from telemetry.shell.buffer import BufferDirectory
+from telemetry.shell.buffer_claims import ClaimsBusy
 from telemetry.shell.self_metrics import SelfMetrics
+from telemetry.shell.workers import backoff_delay
 from telemetry.shell.service_api import ServiceApi
-from telemetry.shell.sync_commits import deliver_commits
-from telemetry.shell.sync_pass import SyncPass
-from telemetry.shell.sync_send import Lanes, Sender, Sent
+from telemetry.shell.sync.commits import deliver_commits
+from telemetry.shell.sync.passes import SyncPass
+from telemetry.shell.sync.send import Lanes, Sender, Sent
 
 Progress = Callable[[int, int], None]
 """Called as `progress(done, total)` while a pass runs."""
@@ -55,14 +56,18 @@ class SyncReport:
     remaining: int = 0
     errors: tuple[str, ...] = ()
     service_unavailable: bool = False
-    incomplete: bool = False  # a process of the pass sent no report (`telemetry sync --workers`)
 
-
-def backoff_delay(failures: int, base_s: float, cap_s: float, rng: random.Random) -> float:
-    """Exponential backoff with jitter: a random wait in [d/2, d], d = min(cap, base * 2**(n-1)),
-    so workers that saw the same outage do not come back in step."""
-    ceiling = min(cap_s, base_s * 2 ** min(max(failures - 1, 0), 32))
-    return rng.uniform(ceiling / 2, ceiling)
+    def then(self, later: SyncReport) -> SyncReport:
+        """This report followed by a `later` pass's: counts add up, errors are kept once
+        each; `remaining` and availability are the later pass's."""
+        return attrs.evolve(
+            later,
+            delivered=self.delivered + later.delivered,
+            duplicates=self.duplicates + later.duplicates,
+            quarantined=self.quarantined + later.quarantined,
+            rejected=self.rejected + later.rejected,
+            errors=self.errors + tuple(error for error in later.errors if error not in self.errors),
+        )
 
 
 class SyncWorker:
@@ -111,49 +116,49 @@ class SyncWorker:
         return self._run_pass(progress, threading.Event())
 
     def _run_pass(self, progress: Progress | None, stop: threading.Event) -> SyncReport:
-        run = SyncPass(self.buffer, self._note, stop, self._settled, self._claim_timeout_s)
+        sync_pass = SyncPass(self.buffer, self._note, stop, self._settled, self._claim_timeout_s)
         try:
             names = self.buffer.pending_names()
         except OSError as error:
-            run.note("cannot list buffer", str(error))
-            return self._report(run)
+            sync_pass.note("cannot list buffer", str(error))
+            return self._report(sync_pass)
         if progress is not None:
             progress(0, len(names))
         try:
-            self._deliver_windows(names, run, lambda: progress(run.done, len(names)) if progress else None)
+            self._deliver_windows(names, sync_pass, lambda: progress(sync_pass.done, len(names)) if progress else None)
         finally:
-            run.release()
+            sync_pass.release()
         if progress is not None:  # the deletions the last window waited for are counted now
-            progress(run.done, len(names))
-        return self._report(run)
+            progress(sync_pass.done, len(names))
+        return self._report(sync_pass)
 
-    def _deliver_windows(self, names: list[str], run: SyncPass, advanced: Callable[[], None]) -> None:
+    def _deliver_windows(self, names: list[str], sync_pass: SyncPass, advanced: Callable[[], None]) -> None:
         """Deliver window after window until done or the pass must stop. A window's batches
         go on the wire while the next window is claimed and read; its answers are settled
         after that, so the file work and the service's work overlap."""
         with Lanes(self._concurrency) as lanes:
             on_the_wire: Sent = []
-            while run.cursor < len(names):
-                if lanes.halt.is_set() or run.stop.is_set():
+            while sync_pass.cursor < len(names):
+                if lanes.halt.is_set() or sync_pass.stop.is_set():
                     break  # the answers on the wire say why
                 try:
-                    runs = run.next_window(names, self._window)
+                    runs = sync_pass.next_window(names, self._window)
                 except ClaimsBusy as error:
-                    run.note("buffer busy", str(error))
+                    sync_pass.note("buffer busy", str(error))
                     break
-                sending = self._sender.send(runs, run, lanes)
-                if not self._sender.settle(on_the_wire, run, lanes):
+                sending = self._sender.send(runs, sync_pass, lanes)
+                if not self._sender.settle(on_the_wire, sync_pass, lanes):
                     return
                 advanced()
                 on_the_wire = sending
-            if not self._sender.settle(on_the_wire, run, lanes):
+            if not self._sender.settle(on_the_wire, sync_pass, lanes):
                 return
             advanced()
-        if run.commits and deliver_commits(self.api, run):
+        if sync_pass.commits and deliver_commits(self.api, sync_pass):
             advanced()
 
-    def _report(self, run: SyncPass) -> SyncReport:
-        tally = run.tally
+    def _report(self, sync_pass: SyncPass) -> SyncReport:
+        tally = sync_pass.tally
         for name, count in tally.items():
             self.metrics.increment(f"sync.{name}", count)
         return SyncReport(
@@ -162,8 +167,8 @@ class SyncWorker:
             quarantined=tally["quarantined"],
             rejected=tally["rejected"],
             remaining=self.remaining(),
-            errors=tuple(run.errors.values()),
-            service_unavailable=run.unavailable,
+            errors=tuple(sync_pass.errors.values()),
+            service_unavailable=sync_pass.unavailable,
         )
 
     def remaining(self) -> int:
@@ -233,48 +238,3 @@ class SyncWorker:
             stop.wait(delay)
 
 
-# How long the client's close or exit waits for its sync thread to finish a request.
-_STOP_WAIT_S = 0.1
-
-
-class BackgroundSync:
-    """The sync thread as one of the client's lifecycle workers: started lazily with the
-    others, stopped within the exit budget, rebuilt in a forked child (with the child's
-    own `ServiceApi` from `make_worker`). `interval_s <= 0` turns it off. Entries a pass
-    holds when the process ends stay in the buffer; its claims die with the process (the
-    kernel drops its lock), so the next pass of any worker takes them."""
-
-    def __init__(self, make_worker: Callable[[], SyncWorker], interval_s: float, metrics: SelfMetrics) -> None:
-        self._make_worker = make_worker
-        self._interval_s = interval_s
-        self._metrics = metrics
-        self._worker: SyncWorker | None = None
-        self._pid = 0
-        self._off = False
-
-    def ensure_started(self) -> None:
-        """Cheap when running. A worker that cannot be built turns sync off for this
-        process (counted and logged once); a thread that cannot start is raised to the
-        lifecycle, which counts it and tries again on the next run, as for every worker."""
-        if self._interval_s <= 0 or self._off:
-            return
-        if self._worker is None or self._pid != os.getpid():
-            try:
-                self._worker, self._pid = self._make_worker(), os.getpid()
-            except Exception as error:
-                self._off = True
-                self._metrics.swallowed("sync.start", error, "the background sync could not start; the buffer waits for `telemetry sync`")
-                return
-        self._worker.start(self._interval_s)
-
-    def drain(self, deadline: float) -> None:
-        """Stop between two requests; what is still buffered stays on disk for later. The
-        wait is short: a request in flight to a hung service would spend the agent's exit
-        on a delivery that a later pass makes anyway."""
-        self._off = True
-        if self._worker is not None and self._pid == os.getpid():
-            self._worker.stop(min(_STOP_WAIT_S, max(0.0, deadline - time.monotonic())))
-
-    def after_fork(self) -> None:
-        self._worker = None
-        self._off = False

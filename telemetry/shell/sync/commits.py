@@ -22,9 +22,10 @@ from collections.abc import Callable
 import attrs
 
 from telemetry.effects.records import CommitDetails
-from telemetry.shell.service_api import Delivered, Outcome, Refused, ServiceApi
-from telemetry.shell.sync_pass import SyncPass
-from telemetry.shell.sync_send import stops_pass
+from telemetry.core.verdicts import Verdict, verdict
+from telemetry.shell.sending import answer_of
+from telemetry.shell.service_api import Outcome, ServiceApi
+from telemetry.shell.sync.passes import SyncPass
 
 
 @attrs.frozen
@@ -63,29 +64,25 @@ def _find_and_associate(api: ServiceApi, run_id: str, commit: CommitDetails) -> 
     return api.associate_commit(rows[0]["event_id"], commit)
 
 
-def deliver_commits(api: ServiceApi, run: SyncPass) -> bool:
+def deliver_commits(api: ServiceApi, sync_pass: SyncPass) -> bool:
     """Deliver the commit entries the pass claimed, one request pair each, and settle each
     one; False when the pass must stop (service unavailable, not authorized, stop)."""
-    run.flush(wait=True)  # acknowledged creates are removed now: no longer "in the buffer"
-    buffered = functools.cache(lambda: run.buffer.pending_run_ids(skip=run.settled))
+    sync_pass.flush(wait=True)  # acknowledged creates are removed now: no longer "in the buffer"
+    buffered = functools.cache(lambda: sync_pass.buffer.pending_run_ids(skip=sync_pass.settled))
 
     def may_be_buffered(run_id: str) -> bool:
         return run_id in buffered()
 
-    for path, entry in run.commits:
-        if run.stop.is_set():
+    for path, entry in sync_pass.commits:
+        if sync_pass.stop.is_set():
             return False
         outcome = associate_by_run_id(api, entry.run_id, entry.commit, may_be_buffered)
         if isinstance(outcome, RunUnknown):  # its create may have arrived since the first ask
             outcome = _find_and_associate(api, entry.run_id, entry.commit)
         if isinstance(outcome, RunBuffered):
-            run.tally["commits_waiting"] += 1  # left for a later pass, once its run has arrived
+            sync_pass.wait_for_run()
         elif isinstance(outcome, RunUnknown):
-            run.reject(path, outcome.reason)
-        elif stops_pass(outcome, run):
+            sync_pass.record([path], Verdict("reject", outcome.reason))
+        elif not sync_pass.record([path], verdict("commit", answer_of(outcome), has_record=False)):
             return False
-        elif isinstance(outcome, Delivered):
-            run.acknowledge([path], duplicate=False)
-        elif isinstance(outcome, Refused):
-            run.reject(path, outcome.reason)
     return True

@@ -7,11 +7,13 @@ commit for a run the client did not hold, with its run id and no record."""
 from __future__ import annotations
 
 import operator
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 import attrs
 import orjson
 
+from telemetry.core.fields import SERVER_FIELDS
 from telemetry.effects.records import (
     RECORD_FIELDS,
     STORED_STATUSES,
@@ -24,19 +26,23 @@ from telemetry.effects.records import (
 from telemetry.effects.vocabulary import NdjsonKind
 
 BUFFER_FORMAT = "telemetry-buffer/1"
-_SERVER_FIELDS = ("created_at", "updated_at")
 _KNOWN_FIELDS = frozenset(RECORD_FIELDS)
-_CLIENT_FIELDS = _KNOWN_FIELDS - set(_SERVER_FIELDS)
+_CLIENT_FIELDS = _KNOWN_FIELDS - set(SERVER_FIELDS)
 Operation = Literal["create", "update"]
 _IDENTITY_FIELDS = ("event_id", "run_id", "agent_name", "job_type", "start_time")
 _COMMIT_KEYS = tuple(a.name for a in attrs.fields(CommitDetails))
+
+
+def now_timestamp(moment: datetime) -> str:
+    """The stored text of an aware moment (UTC, microseconds): how every timestamp is kept."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 class WireFormatError(ValueError):
     """A JSON document that is not what this format expects."""
 
 
-_WIRE_FIELDS = tuple(name for name in RECORD_FIELDS if name not in _SERVER_FIELDS)
+_WIRE_FIELDS = tuple(name for name in RECORD_FIELDS if name not in SERVER_FIELDS)
 _wire_values = operator.attrgetter(*_WIRE_FIELDS)
 
 
@@ -49,14 +55,6 @@ def record_to_wire(record: RunRecord) -> dict[str, Any]:
 def patch_body(record: RunRecord, fields: tuple[str, ...]) -> dict[str, Any]:
     """The PATCH body: the named fields, with their values in `record`."""
     return {name: getattr(record, name) for name in fields}
-
-
-def record_from_wire(body: dict[str, Any]) -> RunRecord:
-    """A record from a create body or a stored row; unknown keys are ignored."""
-    try:
-        return RunRecord(**{name: body[name] for name in RECORD_FIELDS if name in body})
-    except (TypeError, ValueError) as error:
-        raise WireFormatError(f"not a run record: {error}") from error
 
 
 def _default(value: Any) -> Any:
@@ -144,15 +142,6 @@ def _document_parts(document: dict[str, Any]) -> tuple[Operation, list[str], dic
     if not all(isinstance(name, str) for name in fields) or not _KNOWN_FIELDS.issuperset(fields):
         raise WireFormatError("buffer file names unknown fields")
     return operation, fields, record
-
-
-def parse_buffer_document(content: bytes) -> BufferEntry | CommitEntry:
-    """The entry a buffer file holds; `WireFormatError` if it is not one."""
-    document = _load_document(content)
-    if document.get("operation") == "commit":
-        return _commit_entry(document)
-    operation, fields, record = _document_parts(document)
-    return BufferEntry(operation, record_from_wire(record), tuple(fields))
 
 
 @attrs.frozen

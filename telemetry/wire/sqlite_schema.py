@@ -11,12 +11,13 @@ from typing import Any
 
 import orjson
 
+from telemetry.core.fields import JSON_FIELDS
 from telemetry.effects.records import COUNT_FIELDS, RECORD_FIELDS
-from telemetry.shell.wire import dumps
+from telemetry.wire.format import dumps
 
 TABLE = "agent_runs"
 COLUMNS = RECORD_FIELDS
-JSON_COLUMNS = frozenset({"metrics_json", "context_json"})
+JSON_COLUMNS = frozenset(JSON_FIELDS)
 INDEXED_COLUMNS = ("agent_name", "status", "job_type", "run_id", "start_time")
 _NOT_NULL = frozenset({"run_id", "agent_name", "job_type", "start_time", "status"})
 COLUMN_LIST = ", ".join(COLUMNS)
