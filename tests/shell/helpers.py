@@ -21,8 +21,7 @@ from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.outbox.entries import parse_header
 from telemetry.shell.outbox.frames import Frame, frames
 from telemetry.shell.outbox.segments import LEDGER_SUFFIX, OUTBOX_DIR, segment_paths
-from telemetry.wire.format import record_from_wire
-from tests.support.buffer_files import read_entry
+from tests.support.buffer_files import read_entry, record_from_wire
 
 ClientFactory = Callable[..., TelemetryClient]
 # Short enough that a hung service costs a test a fraction of a second.

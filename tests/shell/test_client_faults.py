@@ -155,6 +155,7 @@ def test_lines_held_while_the_ndjson_dir_is_unwritable_arrive_in_order_once_it_i
     with caplog.at_level(logging.WARNING, logger="telemetry"):
         run_ids = run_three(client)
         time.sleep(1.0)  # the writer retries meanwhile, backing off
+    assert client.flush(10.0)  # background mode: the runs are delivered by now
     for run_id in run_ids:
         assert stored_runs(shared_service.url, run_id)[0]["status"] == "success"
     metrics = client.self_metrics()
