@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import psycopg
 
-from telemetry.service.pg_schema import column_type
+from telemetry.service.pg_schema import column_type, storable
 from telemetry.service.sqlite_schema import JSON_COLUMNS, TABLE, encode
 from telemetry.service.store import InsertStatus
 
@@ -44,7 +44,7 @@ class InsertGroup:
 
     columns: tuple[str, ...]
     positions: tuple[int, ...]
-    event_ids: tuple[str, ...]
+    event_ids: list[str]
     arrays: tuple[list[Any], ...]
 
 
@@ -56,8 +56,8 @@ def plan_inserts(rows: Sequence[Mapping[str, Any]]) -> list[InsertGroup]:
         by_columns.setdefault(columns, []).append(position)
     groups = []
     for columns, positions in by_columns.items():
-        arrays = tuple([encode(name, rows[position][name]) for position in positions] for name in columns)
-        event_ids = tuple(str(rows[position]["event_id"]) for position in positions)
+        arrays = tuple([storable(encode(name, rows[position][name])) for position in positions] for name in columns)
+        event_ids = arrays[columns.index("event_id")]
         groups.append(InsertGroup(columns, tuple(positions), event_ids, arrays))
     return groups
 

@@ -2,15 +2,30 @@
 that a run read back is field for field what the SQLite store answers. Timestamps stay
 the stored UTC text (comparable as text, like SQLite's); text columns use the "C"
 collation, so ordering and ranges are bytewise as in SQLite whatever the database's
-locale; JSON fields use `json` (kept as sent, key order included), not `jsonb`."""
+locale; JSON fields use `json` (kept as sent, key order included), not `jsonb`.
+
+PostgreSQL text cannot hold NUL: a NUL character of a text value is stored (and looked
+for) as U+FFFD, the one place where the stores differ (JSON keeps it, as `\u0000`)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from telemetry.effects.records import COUNT_FIELDS
 from telemetry.service.sqlite_schema import COLUMNS, INDEXED_COLUMNS, JSON_COLUMNS, TABLE
 
 INTEGER_COLUMNS = frozenset({*COUNT_FIELDS, "duration_ms"})
 _NOT_NULL = frozenset({"run_id", "agent_name", "job_type", "start_time", "status"})
+
+
+NUL_STAND_IN = "\ufffd"
+
+
+def storable(value: Any) -> Any:
+    """`value` as a text column can hold it (NUL replaced); other values unchanged."""
+    if type(value) is str and "\x00" in value:
+        return value.replace("\x00", NUL_STAND_IN)
+    return value
 
 
 def column_type(name: str) -> str:

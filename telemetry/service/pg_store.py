@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+import attrs
 import psycopg
 from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -18,6 +19,7 @@ from telemetry.service import pg_queries as queries
 from telemetry.service.config import ConfigError
 from telemetry.service.pg_inserts import plan_inserts, run_inserts
 from telemetry.service.pg_migrations import migrate_postgres
+from telemetry.service.pg_schema import storable
 from telemetry.service.pg_writer import Connection, PgGroupWriter
 from telemetry.service.sqlite_schema import TABLE
 from telemetry.service.store import (
@@ -31,7 +33,7 @@ from telemetry.service.store import (
     converged_changes,
     now_timestamp,
 )
-from telemetry.service.store_sql import associate_statement, sweep_statement, update_statement
+from telemetry.service.store_sql import EQUALITY_FILTERS, associate_statement, sweep_statement, update_statement
 
 T = TypeVar("T")
 DEFAULT_POOL_SIZE = 10
@@ -44,6 +46,12 @@ CONNECT_TIMEOUT_S = 5
 async def _configure(connection: Connection) -> None:
     # json columns arrive as their text: decoded like SQLite's (telemetry.service.sqlite_schema).
     connection.adapters.register_loader("json", TextLoader)
+
+
+def _unstorable(event_id: str) -> bool:
+    """An event_id no run can have: creates refuse control characters in it, and a NUL
+    cannot even be sent to PostgreSQL."""
+    return "\x00" in event_id
 
 
 def writers_for(pool_size: int) -> int:
@@ -105,6 +113,8 @@ class PostgresStore:
         return await self._writer.run(lambda connection: run_inserts(connection, groups, now))
 
     async def update(self, event_id: str, changes: Mapping[str, Any], now: datetime) -> list[str] | None:
+        if _unstorable(event_id):
+            return None
         stamp = now_timestamp(now)
 
         async def job(connection: Connection) -> list[str] | None:
@@ -115,13 +125,16 @@ class PostgresStore:
                 return None
             applied = converged_changes(found[0], changes)
             sql, values = update_statement(applied, stamp, "%s")
-            await connection.execute(sql, (*values, event_id))
+            await connection.execute(sql, (*map(storable, values), event_id))
             return list(applied)
 
         return await self._writer.run(job)
 
     async def associate_commit(self, event_id: str, commit: Mapping[str, Any], now: datetime) -> Association | None:
+        if _unstorable(event_id):
+            return None
         sql, params = associate_statement(event_id, commit, now, "%s")
+        params = tuple(map(storable, params))
 
         async def job(connection: Connection) -> Association | None:
             found = await (await connection.execute(sql, params)).fetchone()
@@ -142,10 +155,14 @@ class PostgresStore:
     # Reads --------------------------------------------------------------------------
 
     async def get(self, event_id: str) -> Row | None:
+        if _unstorable(event_id):
+            return None
         return await self._read(lambda connection: queries.get_run(connection, event_id))
 
     async def list_runs(self, query: RunQuery) -> list[Row]:
-        return await self._read(lambda connection: queries.list_runs(connection, query))
+        # A filter value is looked for as it would have been stored.
+        wanted = attrs.evolve(query, **{name: storable(getattr(query, name)) for name in EQUALITY_FILTERS})
+        return await self._read(lambda connection: queries.list_runs(connection, wanted))
 
     async def distinct_values(self, field: str) -> list[Any]:
         return await self._read(lambda connection: queries.distinct_values(connection, field))
