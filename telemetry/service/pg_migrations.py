@@ -29,6 +29,15 @@ async def _current(connection: psycopg.AsyncConnection[Any]) -> int:
     return 0 if row is None else int(row[0])
 
 
+def recorded_version(connection: psycopg.Connection[Any]) -> int:
+    """The version a database's schema is at (0 before the first migration)."""
+    found = connection.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+    if found is None or not found[0]:
+        return 0
+    row = connection.execute(_CURRENT).fetchone()
+    return 0 if row is None else int(row[0])
+
+
 async def migrate_postgres(connection: psycopg.AsyncConnection[Any]) -> int:
     """Apply the pending migrations in one transaction under the migration lock; the
     version now."""

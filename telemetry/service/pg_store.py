@@ -18,7 +18,8 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from telemetry.service import pg_queries as queries
 from telemetry.service.config import ConfigError
 from telemetry.service.pg_inserts import plan_inserts, run_inserts
-from telemetry.service.pg_migrations import migrate_postgres
+from telemetry.service.migrations import SchemaTooNew, check_known
+from telemetry.service.pg_migrations import POSTGRES_SCHEMA_VERSION, migrate_postgres, recorded_version
 from telemetry.service.pg_schema import storable
 from telemetry.service.pg_writer import Connection, PgGroupWriter
 from telemetry.service.sqlite_schema import TABLE
@@ -60,12 +61,16 @@ def writers_for(pool_size: int) -> int:
 
 
 def check_database(url: str) -> None:
-    """Refuse, in one line, a database the service cannot connect to (run before startup)."""
+    """Refuse, in one line, a database the service cannot connect to or whose schema is
+    newer than this build (run before startup)."""
     try:
-        psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S).close()
+        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S) as connection:
+            check_known(recorded_version(connection), POSTGRES_SCHEMA_VERSION)
     except psycopg.Error as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(f"cannot connect to PostgreSQL at {shown_url(url)}: {reason}") from None
+    except SchemaTooNew as error:
+        raise ConfigError(f"cannot use PostgreSQL at {shown_url(url)}: {error}") from None
 
 
 def shown_url(url: str) -> str:
