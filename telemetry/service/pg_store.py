@@ -17,7 +17,6 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from telemetry.service import pg_queries as queries
 from telemetry.service.config import ConfigError
-from telemetry.service.pg_inserts import plan_inserts, run_inserts
 from telemetry.service.migrations import SchemaTooNew, check_known
 from telemetry.service.pg_migrations import POSTGRES_SCHEMA_VERSION, migrate_postgres, recorded_version
 from telemetry.service.pg_schema import storable
@@ -113,9 +112,7 @@ class PostgresStore:
     # Writes -------------------------------------------------------------------------
 
     async def insert(self, rows: Sequence[Row]) -> list[InsertStatus]:
-        now = now_timestamp(datetime.now(timezone.utc))
-        groups = plan_inserts(rows)
-        return await self._writer.run(lambda connection: run_inserts(connection, groups, now))
+        return await self._writer.insert(rows)
 
     async def update(self, event_id: str, changes: Mapping[str, Any], now: datetime) -> list[str] | None:
         if _unstorable(event_id):
