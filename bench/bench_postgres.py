@@ -6,7 +6,7 @@ Prints runs/s and server CPU per run for each store, and the PostgreSQL server's
 per run (its backends' processes), since the two share the machine.
 
 Usage: .venv/bin/python bench/bench_postgres.py [--batches N] [--singles N] [--pool-size N]
-           [--admin-url postgresql://postgres@127.0.0.1:5432/test]
+           [--admin-url postgresql://postgres@127.0.0.1:5432/test] [--pg-options -csynchronous_commit=off]
 
 Load comes from a separate process over raw keep-alive sockets (bench_service.py's)."""
 
@@ -20,6 +20,7 @@ import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 
@@ -77,9 +78,13 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=1500, help="single creates per thread (4 threads)")
     parser.add_argument("--pool-size", type=int, default=10, help="the PostgreSQL service's pool size")
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--pg-options", default="", help="server settings of the service's sessions, e.g. "
+                        "'-csynchronous_commit=off' to see what the WAL flush of each commit costs (not durable)")
     args = parser.parse_args()
     name = f"telemetry_bench_{uuid.uuid4().hex[:8]}"
     url = f"{args.admin_url.rpartition('/')[0]}/{name}"
+    if args.pg_options:
+        url += f"?options={quote(args.pg_options)}"
     with psycopg.connect(args.admin_url, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
     try:
@@ -92,7 +97,8 @@ def main() -> None:
     finally:
         with psycopg.connect(args.admin_url, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    print(f"machine: {os.cpu_count()} cores; {cpu_reference()}; PostgreSQL pool {args.pool_size}")
+    options = f", options {args.pg_options}" if args.pg_options else ""
+    print(f"machine: {os.cpu_count()} cores; {cpu_reference()}; PostgreSQL pool {args.pool_size}{options}")
     for store, results in stores.items():
         for phase, target in (("batch", "20,000"), ("single", "2,000")):
             _, line, pg_cpu = results[phase]
