@@ -23,6 +23,7 @@ from psycopg import errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from telemetry.service.pg_inserts import plan_inserts, run_inserts
+from telemetry.service.sqlite_writer import settle
 from telemetry.service.store import InsertStatus, Row, StoreUnavailable, now_timestamp
 
 T = TypeVar("T")
@@ -110,8 +111,8 @@ class PgGroupWriter:
                     self._queue.put_nowait(None)
                     break
                 group.append(item)
-            for pending, (value, error) in zip(group, await self._commit(group)):
-                _settle(pending.future, value, error)
+            outcomes = await self._commit(group)
+            settle([(pending.future, value, error) for pending, (value, error) in zip(group, outcomes)])
 
     async def _commit(self, group: list[_Pending]) -> list[Outcome]:
         try:
@@ -181,12 +182,3 @@ def _split(statuses: list[InsertStatus], creates: list[_Pending]) -> list[list[I
         parts.append(statuses[start : start + count])
         start += count
     return parts
-
-
-def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
-    if future.done():
-        return  # the request was cancelled (client gone); the write stands
-    if error is None:
-        future.set_result(value)
-    else:
-        future.set_exception(error)

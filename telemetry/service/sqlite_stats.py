@@ -13,24 +13,13 @@ import sqlite3
 
 from telemetry.service.sqlite_schema import TABLE
 from telemetry.service.store import BUCKET_WIDTH, AgentStatsQuery, Bucket, Row
-from telemetry.service.store_sql import PERCENTILE, STATS_NAMES, TIMELINE_NAMES, with_success_rate
+from telemetry.service.store_sql import STATS_NAMES, TIMELINE_NAMES, stats_ctes, with_success_rate
 
 
 def agent_stats(connection: sqlite3.Connection, query: AgentStatsQuery) -> list[Row]:
     """One row per agent with runs since `query.since` (all time if None), most runs first."""
     since_clause, params = ("WHERE start_time >= ?", [query.since]) if query.since is not None else ("", [])
-    sql = f"""
-        WITH picked AS (SELECT agent_name, status, duration_ms, start_time FROM {TABLE} {since_clause}),
-        ranked AS (
-            SELECT agent_name, duration_ms,
-                   ROW_NUMBER() OVER (PARTITION BY agent_name ORDER BY duration_ms) AS rank,
-                   COUNT(*) OVER (PARTITION BY agent_name) AS n
-            FROM picked WHERE duration_ms IS NOT NULL
-        ),
-        percentiles AS (
-            SELECT agent_name, {PERCENTILE.format(p=50)} AS p50_ms, {PERCENTILE.format(p=95)} AS p95_ms
-            FROM ranked GROUP BY agent_name
-        )
+    sql = stats_ctes(since_clause) + f"""
         SELECT picked.agent_name, COUNT(*) AS runs,
                SUM(status = 'success') AS successes,
                SUM(status NOT IN ('success', 'running')) AS failures,

@@ -70,7 +70,25 @@ def associate_statement(event_id: str, commit: Mapping[str, Any], now: datetime,
 STATS_NAMES = ("agent_name", "runs", "successes", "failures", "running", "runs_24h", "last_start_time", "p50_ms", "p95_ms")
 TIMELINE_NAMES = ("agent_name", "bucket", "runs", "successes", "ended", "mean_duration_ms")
 # Nearest rank over `ranked` (ROW_NUMBER as rank, COUNT as n): the ceil(p/100 * n)-th.
-PERCENTILE = "MIN(CASE WHEN rank = (n * {p} + 99) / 100 THEN duration_ms END)"
+_PERCENTILE = "MIN(CASE WHEN rank = (n * {p} + 99) / 100 THEN duration_ms END)"
+
+
+def stats_ctes(since_clause: str) -> str:
+    """The WITH clause of the per-agent statistics: `picked` (the runs `since_clause`
+    selects), `ranked` (their durations ranked per agent) and `percentiles` (p50_ms and
+    p95_ms per agent)."""
+    return f"""
+        WITH picked AS (SELECT agent_name, status, duration_ms, start_time FROM {TABLE} {since_clause}),
+        ranked AS (
+            SELECT agent_name, duration_ms,
+                   ROW_NUMBER() OVER (PARTITION BY agent_name ORDER BY duration_ms) AS rank,
+                   COUNT(*) OVER (PARTITION BY agent_name) AS n
+            FROM picked WHERE duration_ms IS NOT NULL
+        ),
+        percentiles AS (
+            SELECT agent_name, {_PERCENTILE.format(p=50)} AS p50_ms, {_PERCENTILE.format(p=95)} AS p95_ms
+            FROM ranked GROUP BY agent_name
+        )"""
 
 
 def with_success_rate(row: dict[str, Any]) -> Row:
