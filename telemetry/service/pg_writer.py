@@ -153,14 +153,15 @@ class PgGroupWriter:
         is one statement (creates of one shape) runs without BEGIN/COMMIT: alone, the
         statement is its own transaction, and two round trips fewer."""
         creates = [pending for pending in group if pending.rows is not None]
-        plan = plan_inserts([row for pending in creates for row in pending.rows or ()])
+        rows = [row for pending in creates for row in pending.rows or ()]
+        plan = plan_inserts(rows)
         now = now_timestamp(datetime.now(timezone.utc))
         async with self._pool.connection() as connection:
             if len(plan) == 1 and len(creates) == len(group):
-                statuses = await run_inserts(connection, plan, now)
+                statuses = await run_inserts(connection, plan, len(rows), now)
                 return _split(statuses, creates)
             async with connection.transaction():
-                statuses = await run_inserts(connection, plan, now)
+                statuses = await run_inserts(connection, plan, len(rows), now)
                 done = dict(zip(map(id, creates), _split(statuses, creates)))
                 return [done[id(pending)] if pending.job is None else await pending.job(connection) for pending in group]
 
