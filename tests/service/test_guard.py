@@ -13,6 +13,8 @@ import pytest
 from tests.service.helpers import fresh, run_body, service_rows
 from tests.support.service import ServiceFactory, ServiceProcess
 
+# Auth and size limits answer before any store is asked: the same whatever the store.
+pytestmark = pytest.mark.sqlite_only
 TOKEN = "s3cret-" + "x" * 24
 LIMIT = 4096
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 import uvloop
 
 from telemetry.service.commands import _server
@@ -16,6 +17,9 @@ from telemetry.service.config import build_config
 from telemetry.service.http_protocol import CoalescingHttpToolsProtocol, CoalescingTransport
 from tests.service.helpers import run_body
 from tests.support.service import ServiceProcess
+
+# The HTTP transport under the routes: the same whatever the store.
+pytestmark = pytest.mark.sqlite_only
 
 
 class _RecordingTransport:
