@@ -45,7 +45,7 @@ RANDOM_EVENT_IDS = False
 SINGLE_THREADS = 4
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -70,9 +70,11 @@ def _run(index: int) -> dict[str, Any]:
     }
 
 
-def _start_service(db_path: Path, port: int) -> subprocess.Popen[bytes]:
+def start_service(db_path: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    """`telemetry serve` on `port` (SQLite file `db_path`, unless `extra` names another
+    store), once /health answers."""
     command = [sys.executable, "-m", "telemetry", "serve", "--port", str(port), "--db", str(db_path),
-               "--synchronous", "FULL", "--log-level", "warning"]  # fmt: skip
+               "--synchronous", "FULL", "--log-level", "warning", *extra]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -138,7 +140,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _measure(
+def measure(
     pool: Any, server: int, port: int, path: str, per_thread: list[list[bytes]], expected: int, runs: int
 ) -> tuple[float, str]:
     """(runs/s, one line: runs/s, and server and client CPU microseconds per run)."""
@@ -222,20 +224,20 @@ def main() -> None:
     RANDOM_EVENT_IDS = args.uuid4_event_ids
     with tempfile.TemporaryDirectory(prefix="bench-service-") as scratch:
         directory = Path(scratch)
-        port = _free_port()
-        service = _start_service(directory / "telemetry.sqlite", port)
+        port = free_port()
+        service = start_service(directory / "telemetry.sqlite", port)
         context = multiprocessing.get_context("spawn")
         try:
             with context.Pool(1) as pool:
                 pid = service.pid
-                _measure(pool, pid, port, "/api/v1/runs/batch", batch_bodies(2, 5, 9 * 10**7), 200, 1000)  # warm-up
+                measure(pool, pid, port, "/api/v1/runs/batch", batch_bodies(2, 5, 9 * 10**7), 200, 1000)  # warm-up
                 batches = {
-                    threads: _measure(pool, pid, port, "/api/v1/runs/batch",
+                    threads: measure(pool, pid, port, "/api/v1/runs/batch",
                         batch_bodies(threads, args.batches // threads, threads * 10**7), 200,
                         threads * (args.batches // threads) * BATCH_SIZE)
                     for threads in thread_counts
                 }  # fmt: skip
-                singles = _measure(pool, pid, port, "/api/v1/runs",
+                singles = measure(pool, pid, port, "/api/v1/runs",
                     single_bodies(SINGLE_THREADS, args.singles), 201, SINGLE_THREADS * args.singles)  # fmt: skip
                 pairs = pool.apply(_pairs, (port, args.pairs))
         finally:

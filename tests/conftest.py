@@ -6,7 +6,7 @@ import os
 from hypothesis import HealthCheck, settings
 
 # Real-service fixtures (`service`, `service_factory`, ...) for every folder.
-pytest_plugins = ["tests.support.service"]
+pytest_plugins = ["tests.support.postgres", "tests.support.service"]
 
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]

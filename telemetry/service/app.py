@@ -17,7 +17,7 @@ from starlette.types import ASGIApp
 from telemetry.distribution import version
 from telemetry.service import routes_info, routes_runs, routes_stats
 from telemetry.service.dashboard import add_dashboard
-from telemetry.service.config import ConfigError, ServiceConfig
+from telemetry.service.config import ServiceConfig
 from telemetry.service.fast_lane import FastLane
 from telemetry.service.guard import DOCS_ASSETS, RequestGuard
 from telemetry.service.http import COMMON_REPLIES, RETRY_AFTER_SECONDS, json_response, unavailable_detail
@@ -29,8 +29,10 @@ _log = logging.getLogger("telemetry.service")
 
 def make_store(config: ServiceConfig) -> Store:
     """The store the configuration names."""
-    if config.store_kind == "postgresql":
-        raise ConfigError("the PostgreSQL store is not part of this build yet; use SQLite (--db)")
+    if config.database_url is not None and config.store_kind == "postgresql":
+        from telemetry.service.pg_store import PostgresStore  # needs the `postgres` extra
+
+        return PostgresStore(config.database_url, config.pool_size, config.max_group_size)
     return SqliteStore(config.db_path, config.synchronous, config.max_group_size, config.busy_timeout_ms)
 
 

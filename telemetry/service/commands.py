@@ -70,8 +70,15 @@ def run_server(config: ServiceConfig, log_level: str = "info") -> None:
     `ConfigError`, raised before anything starts."""
     from telemetry.service.app import create_app, make_store
 
-    if config.store_kind == "sqlite":
+    if config.database_url is not None and config.store_kind == "postgresql":
+        require_extra("postgres", "telemetry serve --database-url postgresql://...")
+        from telemetry.service.pg_store import check_database, shown_url
+
+        check_database(config.database_url)
+        where = f"{shown_url(config.database_url)} (pool {config.pool_size})"
+    else:
         check_sqlite_file(config.db_path)
+        where = f"{config.db_path} (synchronous={config.synchronous})"
     # The event loop (parsing, validation) and the SQLite writer share the GIL; the writer
     # releases it for every SQLite step and must get it back quickly, not after the default
     # 5 ms switch interval, or group commits stall behind request parsing (bench/README.md).
@@ -80,8 +87,7 @@ def run_server(config: ServiceConfig, log_level: str = "info") -> None:
     listener = bind_listener(config.host, config.port)
     auth = "on" if config.auth_token else "off"
     click.echo(
-        f"telemetry service: http://{config.host}:{config.port}, store {config.store_kind} "
-        f"{config.db_path} (synchronous={config.synchronous}), auth {auth}",
+        f"telemetry service: http://{config.host}:{config.port}, store {config.store_kind} {where}, auth {auth}",
         err=True,
     )
     server.run(sockets=[listener])
@@ -107,6 +113,8 @@ def run_server(config: ServiceConfig, log_level: str = "info") -> None:
                    "[env TELEMETRY_SWEEP_LEASE_SECONDS, default 3600].")  # fmt: skip
 @click.option("--sweep-interval", type=click.FloatRange(0.05), default=60.0, show_default=True,
               help="Seconds between automatic sweeps.")  # fmt: skip
+@click.option("--pool-size", type=click.IntRange(1), help="PostgreSQL connections of this replica "
+              "(half write, half read) [env TELEMETRY_PG_POOL_SIZE, default 10].")  # fmt: skip
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info")
 def serve(
     host: str | None,
@@ -119,6 +127,7 @@ def serve(
     busy_timeout_ms: int,
     sweep_lease_seconds: int | None,
     sweep_interval: float,
+    pool_size: int | None,
     log_level: str,
 ) -> None:
     """Run the telemetry HTTP service (a 2xx to a write means it is durable)."""
@@ -127,7 +136,7 @@ def serve(
         config = build_config(
             host=host, port=port, db_path=db_path, database_url=database_url, auth_token=auth_token,
             max_body_bytes=max_body_bytes, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms,
-            sweep_lease_seconds=sweep_lease_seconds, sweep_interval_seconds=sweep_interval,
+            sweep_lease_seconds=sweep_lease_seconds, sweep_interval_seconds=sweep_interval, pool_size=pool_size,
         )  # fmt: skip
         run_server(config, log_level)
     except ConfigError as error:

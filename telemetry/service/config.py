@@ -24,6 +24,9 @@ DEFAULT_BUSY_TIMEOUT_MS = 10_000
 # client renews every 60 s) is dead, not slow; 0 turns the automatic sweep off.
 DEFAULT_SWEEP_LEASE_SECONDS = 3600
 DEFAULT_SWEEP_INTERVAL_SECONDS = 60.0
+# Connections of one replica to PostgreSQL (half write, half read); N replicas use N times
+# this many of the server's max_connections.
+DEFAULT_POOL_SIZE = 10
 # The service's environment variables: a process that starts a service of its own (the
 # demo, the tests) leaves them out of the child's environment and states what it needs,
 # so a developer's shell settings (a token, another port or file) cannot leak in.
@@ -34,6 +37,7 @@ SERVICE_ENV = (
     "TELEMETRY_API_AUTH_TOKEN",
     "TELEMETRY_DATABASE_URL",
     "TELEMETRY_DB_PATH",
+    "TELEMETRY_PG_POOL_SIZE",
     "TELEMETRY_SWEEP_LEASE_SECONDS",
 )
 
@@ -57,6 +61,7 @@ class ServiceConfig:
     busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
     sweep_lease_seconds: int = DEFAULT_SWEEP_LEASE_SECONDS
     sweep_interval_seconds: float = DEFAULT_SWEEP_INTERVAL_SECONDS
+    pool_size: int = DEFAULT_POOL_SIZE
 
     @property
     def store_kind(self) -> Literal["sqlite", "postgresql"]:
@@ -115,6 +120,19 @@ def _whole(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} is not a whole number of seconds: {text!r}") from None
 
 
+def _pool_size(env: Mapping[str, str]) -> int:
+    text = env.get("TELEMETRY_PG_POOL_SIZE")
+    if not text:
+        return DEFAULT_POOL_SIZE
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise ConfigError(f"TELEMETRY_PG_POOL_SIZE is not a number of connections (1 or more): {text!r}")
+    return size
+
+
 def build_config(
     *,
     host: str | None = None,
@@ -127,6 +145,7 @@ def build_config(
     busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
     sweep_lease_seconds: int | None = None,
     sweep_interval_seconds: float = DEFAULT_SWEEP_INTERVAL_SECONDS,
+    pool_size: int | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ServiceConfig:
     """The configuration from explicit values, falling back to the environment."""
@@ -154,4 +173,5 @@ def build_config(
             else _whole(env, "TELEMETRY_SWEEP_LEASE_SECONDS", DEFAULT_SWEEP_LEASE_SECONDS)
         ),
         sweep_interval_seconds=sweep_interval_seconds,
+        pool_size=pool_size if pool_size is not None else _pool_size(env),
     )

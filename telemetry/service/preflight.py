@@ -13,6 +13,8 @@ from pathlib import Path
 
 from telemetry.service.config import ConfigError
 from telemetry.wire.errors import error_message
+from telemetry.service.migrations import SchemaTooNew, check_known
+from telemetry.service.sqlite_migrations import SQLITE_SCHEMA_VERSION
 
 
 def check_sqlite_file(path: Path) -> None:
@@ -30,9 +32,10 @@ def check_sqlite_file(path: Path) -> None:
         connection = sqlite3.connect(path, timeout=1.0)
         try:
             connection.execute("PRAGMA schema_version").fetchone()
+            check_known(connection.execute("PRAGMA user_version").fetchone()[0], SQLITE_SCHEMA_VERSION)
         finally:
             connection.close()
-    except (OSError, sqlite3.Error) as error:
+    except (OSError, sqlite3.Error, SchemaTooNew) as error:
         raise ConfigError(f"cannot use the database file {path}: {_reason(error)}") from None
 
 
@@ -53,7 +56,7 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return listener
 
 
-def _reason(error: OSError | sqlite3.Error) -> str:
+def _reason(error: Exception) -> str:
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     return error_message(error)

@@ -28,8 +28,10 @@ class Health(BaseModel):
     status: str
     version: str
     store: str
+    schema_version: int | None = None
     journal_mode: str | None = None
     synchronous: str | None = None
+    pool_size: int | None = None
 
 
 class MetadataValues(BaseModel):
@@ -39,9 +41,9 @@ class MetadataValues(BaseModel):
 
 @router.get("/health", response_model=Health, responses={503: {"description": "The store cannot serve requests"}})
 async def health(request: Request) -> Response:
-    """`ok` when the store can read and write, with the service's version and the journal
-    mode and synchronous level its writer connection runs with (SQLite); 503 otherwise.
-    Needs no token."""
+    """`ok` when the store can read and write, with the service's version, the store's
+    schema version, and the journal mode and synchronous level its writer connection runs
+    with (SQLite) or its pool size (PostgreSQL); 503 otherwise. Needs no token."""
     store = store_of(request)
     try:
         return json_response({"status": "ok", "version": SERVICE_VERSION, **await store.health()})

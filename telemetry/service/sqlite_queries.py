@@ -9,10 +9,10 @@ from typing import Any
 
 from telemetry.wire.sqlite_schema import COLUMN_LIST, TABLE, decode_row
 from telemetry.service.store import METADATA_FIELDS, Row, RunQuery
+from telemetry.service.store_sql import run_filters
 from telemetry.wire.sqlite_metrics import metrics
 
 MAX_DISTINCT_VALUES = 10_000
-_EQUALITY_FILTERS = ("agent_name", "status", "job_type", "run_id")
 
 
 def get_run(connection: sqlite3.Connection, event_id: str) -> Row | None:
@@ -22,20 +22,7 @@ def get_run(connection: sqlite3.Connection, event_id: str) -> Row | None:
 
 def list_runs(connection: sqlite3.Connection, query: RunQuery) -> list[Row]:
     """Rows matching every given filter, newest start_time first (ties: latest stored first)."""
-    conditions: list[str] = []
-    params: list[Any] = []
-    for name in _EQUALITY_FILTERS:
-        value = getattr(query, name)
-        if value is not None:
-            conditions.append(f"{name} = ?")
-            params.append(value)
-    if query.start_time_from is not None:
-        conditions.append("start_time >= ?")
-        params.append(query.start_time_from)
-    if query.start_time_to is not None:
-        conditions.append("start_time <= ?")
-        params.append(query.start_time_to)
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    where, params = run_filters(query, "?")
     sql = f"SELECT {COLUMN_LIST} FROM {TABLE} {where} ORDER BY start_time DESC, id DESC LIMIT ? OFFSET ?"
     return [decode_row(row) for row in connection.execute(sql, (*params, query.limit, query.offset))]
 

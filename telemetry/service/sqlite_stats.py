@@ -10,29 +10,16 @@ Rules, the same in every store:
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
 from telemetry.wire.sqlite_schema import TABLE
 from telemetry.service.store import BUCKET_WIDTH, AgentStatsQuery, Bucket, Row
-
-_PERCENTILE = "MIN(CASE WHEN rank = (n * {p} + 99) / 100 THEN duration_ms END)"
+from telemetry.service.store_sql import STATS_NAMES, TIMELINE_NAMES, stats_ctes, with_success_rate
 
 
 def agent_stats(connection: sqlite3.Connection, query: AgentStatsQuery) -> list[Row]:
     """One row per agent with runs since `query.since` (all time if None), most runs first."""
     since_clause, params = ("WHERE start_time >= ?", [query.since]) if query.since is not None else ("", [])
-    sql = f"""
-        WITH picked AS (SELECT agent_name, status, duration_ms, start_time FROM {TABLE} {since_clause}),
-        ranked AS (
-            SELECT agent_name, duration_ms,
-                   ROW_NUMBER() OVER (PARTITION BY agent_name ORDER BY duration_ms) AS rank,
-                   COUNT(*) OVER (PARTITION BY agent_name) AS n
-            FROM picked WHERE duration_ms IS NOT NULL
-        ),
-        percentiles AS (
-            SELECT agent_name, {_PERCENTILE.format(p=50)} AS p50_ms, {_PERCENTILE.format(p=95)} AS p95_ms
-            FROM ranked GROUP BY agent_name
-        )
+    sql = stats_ctes(since_clause) + f"""
         SELECT picked.agent_name, COUNT(*) AS runs,
                SUM(status = 'success') AS successes,
                SUM(status NOT IN ('success', 'running')) AS failures,
@@ -43,14 +30,8 @@ def agent_stats(connection: sqlite3.Connection, query: AgentStatsQuery) -> list[
         FROM picked LEFT JOIN percentiles ON percentiles.agent_name = picked.agent_name
         GROUP BY picked.agent_name ORDER BY runs DESC, picked.agent_name LIMIT ?
     """
-    names = ("agent_name", "runs", "successes", "failures", "running", "runs_24h", "last_start_time", "p50_ms", "p95_ms")
     rows = connection.execute(sql, (*params, query.day_ago, query.limit))
-    return [_with_success_rate(dict(zip(names, row))) for row in rows]
-
-
-def _with_success_rate(row: dict[str, Any]) -> Row:
-    ended = row["successes"] + row["failures"]
-    return {**row, "success_rate": None if ended == 0 else row["successes"] / ended}
+    return [with_success_rate(dict(zip(STATS_NAMES, row))) for row in rows]
 
 
 def timeline(connection: sqlite3.Connection, since: str, bucket: Bucket) -> list[Row]:
@@ -64,5 +45,4 @@ def timeline(connection: sqlite3.Connection, since: str, bucket: Bucket) -> list
         FROM {TABLE} WHERE start_time >= ?
         GROUP BY agent_name, bucket ORDER BY bucket, agent_name
     """
-    names = ("agent_name", "bucket", "runs", "successes", "ended", "mean_duration_ms")
-    return [dict(zip(names, row)) for row in connection.execute(sql, (since,))]
+    return [dict(zip(TIMELINE_NAMES, row)) for row in connection.execute(sql, (since,))]

@@ -7,7 +7,7 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,10 +15,10 @@ from telemetry.service.config import DEFAULT_BUSY_TIMEOUT_MS, Synchronous
 from telemetry.service import sqlite_queries as queries
 from telemetry.service import sqlite_stats
 from telemetry.service.sqlite_inserts import STATEMENT_CACHE, plan_inserts, run_inserts
-from telemetry.wire.sqlite_schema import TABLE, encode, ensure_schema
+from telemetry.service.sqlite_migrations import migrate_sqlite
+from telemetry.wire.sqlite_schema import TABLE
 from telemetry.service.sqlite_writer import GroupWriter
 from telemetry.service.store import (
-    SWEPT_STATUS,
     AgentStatsQuery,
     Association,
     Bucket,
@@ -28,8 +28,8 @@ from telemetry.service.store import (
     StoreUnavailable,
     converged_changes,
     now_timestamp,
-    sweep_summary,
 )
+from telemetry.service.store_sql import associate_statement, sweep_statement, update_statement
 
 T = TypeVar("T")
 # A larger page cache keeps the random-order index pages (event_id, run_id) in memory.
@@ -63,6 +63,7 @@ class SqliteStore:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._durability: dict[str, str] = {}
+        self._schema_version = 0
 
     def _connect_writer(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
@@ -85,7 +86,7 @@ class SqliteStore:
         """Start the writer and create the schema; raises if the file is unusable."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer.start()
-        self._writer.run_sync(ensure_schema)
+        self._schema_version = self._writer.run_sync(migrate_sqlite)
 
     def close_sync(self) -> None:
         self._writer.stop()
@@ -136,24 +137,14 @@ class SqliteStore:
             if found is None:
                 return None
             applied = converged_changes(found[0], changes)
-            assigned = {**applied, "updated_at": stamp}
-            # Column names come from the validated PATCH field list, never from the request.
-            settings = ", ".join(f"{name} = ?" for name in assigned)
-            values = [encode(name, value) for name, value in assigned.items()]
-            connection.execute(f"UPDATE {TABLE} SET {settings} WHERE event_id = ?", (*values, event_id))
+            sql, values = update_statement(applied, stamp, "?")
+            connection.execute(sql, (*values, event_id))
             return list(applied)
 
         return await self._writer.run(job)
 
     async def associate_commit(self, event_id: str, commit: Mapping[str, Any], now: datetime) -> Association | None:
-        sql = (
-            f"UPDATE {TABLE} SET git_commit_hash = ?, git_commit_source = ?, git_commit_author = ?, "
-            "git_commit_timestamp = ?, updated_at = ? WHERE event_id = ? RETURNING run_id, git_commit_hash"
-        )
-        params = (
-            commit["commit_hash"], commit["commit_source"], commit.get("commit_author"),
-            commit.get("commit_timestamp"), now_timestamp(now), event_id,
-        )  # fmt: skip
+        sql, params = associate_statement(event_id, commit, now, "?")
 
         def job(connection: sqlite3.Connection) -> Association | None:
             found = connection.execute(sql, params).fetchone()
@@ -170,13 +161,7 @@ class SqliteStore:
 
     @staticmethod
     def _sweep_job(lease_seconds: int, now: datetime) -> Callable[[sqlite3.Connection], int]:
-        sql = (
-            f"UPDATE {TABLE} SET status = ?, error_summary = ?, end_time = ?, updated_at = ? "
-            "WHERE status = 'running' AND COALESCE(heartbeat_at, start_time) < ?"
-        )
-        stamp = now_timestamp(now)
-        cutoff = now_timestamp(now - timedelta(seconds=lease_seconds))
-        params = (SWEPT_STATUS, sweep_summary(lease_seconds), stamp, stamp, cutoff)
+        sql, params = sweep_statement(lease_seconds, now, "?")
 
         def job(connection: sqlite3.Connection) -> int:
             return connection.execute(sql, params).rowcount
@@ -214,4 +199,4 @@ class SqliteStore:
         if not self._writer.is_alive():
             raise StoreUnavailable("the SQLite writer is not running")
         await self._read(queries.ping)
-        return {"store": self.kind, **self._durability}
+        return {"store": self.kind, "schema_version": self._schema_version, **self._durability}

@@ -52,7 +52,8 @@ class _Pending:
         self.loop = loop
 
 
-def _settle(items: list[tuple[Any, Any, BaseException | None]]) -> None:
+def settle(items: list[tuple[Any, Any, BaseException | None]]) -> None:
+    """Answer each waiting future (future, value, error), unless its waiter is gone."""
     for future, value, error in items:
         if future.done():
             continue  # the request was cancelled (client gone); the write stands
@@ -182,11 +183,11 @@ class GroupWriter:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any, BaseException | None]]] = {}
         for pending, (value, error) in zip(group, outcomes):
             if pending.loop is None:
-                _settle([(pending.future, value, error)])
+                settle([(pending.future, value, error)])
             else:
                 by_loop.setdefault(pending.loop, []).append((pending.future, value, error))
         for loop, items in by_loop.items():
             try:
-                loop.call_soon_threadsafe(_settle, items)
+                loop.call_soon_threadsafe(settle, items)
             except RuntimeError:
                 pass  # that loop is closed: nobody waits for these answers any more

@@ -1,6 +1,6 @@
 """Helpers of the chaos tests: agent processes (tests/support/agent_load.py) with their
 environment, their journals, `telemetry sync` as a process, and the rows of a stopped
-service's SQLite file read with plain `sqlite3`."""
+service's store read directly, and the check that every run arrived once, in its final state."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,17 +85,40 @@ def run_sync(buffer_dir: Path, url: str, *args: str) -> subprocess.CompletedProc
     return subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
+def parsed_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The `ROW_FIELDS` of rows whose JSON columns are text, with metrics_json parsed."""
+    picked = [{name: row[name] for name in ROW_FIELDS} for row in rows]
+    for row in picked:
+        row["metrics_json"] = json.loads(row["metrics_json"]) if row["metrics_json"] else None
+    return picked
+
+
 def stored_rows(db_path: Path) -> list[dict[str, Any]]:
-    """Every row of `agent_runs` (the service must be stopped), JSON columns parsed."""
+    """Every row of `agent_runs` of a SQLite file (the service must be stopped), JSON
+    columns parsed."""
     connection = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    connection.row_factory = sqlite3.Row
     try:
-        cursor = connection.execute(f"SELECT {', '.join(ROW_FIELDS)} FROM agent_runs")
-        rows = [dict(zip(ROW_FIELDS, values)) for values in cursor]
+        return parsed_rows([dict(row) for row in connection.execute("SELECT * FROM agent_runs")])
     finally:
         connection.close()
-    for row in rows:
-        row["metrics_json"] = json.loads(row["metrics_json"]) if row["metrics_json"] else None
-    return rows
+
+
+def assert_exact_final_states(rows: list[dict[str, Any]], journals: list[Path], total: int, seed: int) -> None:
+    """One row per run of the agents' journals (`total` in all), none lost, none duplicated,
+    each in the final state its agent journaled."""
+    expected = {run_id: line for journal in journals for run_id, line in read_journal(journal).ended.items()}
+    assert len(expected) == total, "an agent did not finish its runs"
+    per_run = Counter((row["agent_name"], row["run_id"]) for row in rows)
+    assert [key for key, count in per_run.items() if count > 1] == [], f"seed {seed}: duplicated rows"
+    assert len({row["event_id"] for row in rows}) == len(rows)
+    by_run = {row["run_id"]: row for row in rows}
+    lost = sorted(set(expected) - set(by_run))
+    assert lost == [], f"seed {seed}: {len(lost)} runs lost, e.g. {lost[:5]}"
+    wrong = {run_id: mismatches(by_run[run_id], line) for run_id, line in expected.items()}
+    wrong = {run_id: diff for run_id, diff in wrong.items() if diff}
+    assert wrong == {}, f"seed {seed}: {len(wrong)} runs not in their final state (regressed)"
+    assert len(rows) == total
 
 
 def mismatches(row: Mapping[str, Any], expected: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:

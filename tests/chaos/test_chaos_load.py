@@ -14,10 +14,9 @@ import random
 import subprocess
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 
-from tests.chaos.helpers import agent_env, mismatches, read_journal, run_sync, start_agent, stored_rows
+from tests.chaos.helpers import agent_env, assert_exact_final_states, run_sync, start_agent, stored_rows
 from tests.support.service import ServiceProcess
 
 AGENTS = int(os.environ.get("TELEMETRY_CHAOS_AGENTS", "4"))
@@ -81,20 +80,4 @@ def test_service_killed_repeatedly_under_load_loses_regresses_and_duplicates_not
     service.stop()
     assert synced.returncode == 0, synced.stdout + synced.stderr
     assert not list(buffer_dir.glob("rejected/*.json")) and not list(buffer_dir.glob("corrupt/*.json"))
-    _assert_exact_final_states(tmp_path, journals, seed)
-
-
-def _assert_exact_final_states(tmp_path: Path, journals: list[Path], seed: int) -> None:
-    rows = stored_rows(tmp_path / "telemetry.sqlite")
-    expected = {run_id: line for journal in journals for run_id, line in read_journal(journal).ended.items()}
-    assert len(expected) == AGENTS * RUNS, "an agent did not finish its runs"
-    per_run = Counter((row["agent_name"], row["run_id"]) for row in rows)
-    assert [key for key, count in per_run.items() if count > 1] == [], f"seed {seed}: duplicated rows"
-    assert len({row["event_id"] for row in rows}) == len(rows)
-    by_run = {row["run_id"]: row for row in rows}
-    lost = sorted(set(expected) - set(by_run))
-    assert lost == [], f"seed {seed}: {len(lost)} runs lost, e.g. {lost[:5]}"
-    wrong = {run_id: mismatches(by_run[run_id], line) for run_id, line in expected.items()}
-    wrong = {run_id: diff for run_id, diff in wrong.items() if diff}
-    assert wrong == {}, f"seed {seed}: {len(wrong)} runs not in their final state (regressed)"
-    assert len(rows) == AGENTS * RUNS
+    assert_exact_final_states(stored_rows(tmp_path / "telemetry.sqlite"), journals, AGENTS * RUNS, seed)

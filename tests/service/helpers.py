@@ -1,5 +1,6 @@
 """Helpers of the service contract tests: create bodies with fresh ids, and rows read
-straight from the SQLite file with plain `sqlite3` (what a user's own queries see)."""
+straight from the store (plain `sqlite3` on the file, or psycopg on the service's
+PostgreSQL schema: what a user's own queries see)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+from tests.support.postgres import stored_rows
+from tests.support.service import ServiceProcess
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -46,6 +50,13 @@ def file_rows(db_path: Path, where: str = "1", params: tuple[Any, ...] = ()) -> 
         return [dict(row) for row in connection.execute(f"SELECT * FROM agent_runs WHERE {where}", params)]
     finally:
         connection.close()
+
+
+def service_rows(service: ServiceProcess, where: str = "1 = 1", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Rows of `agent_runs` of `service`'s store, read directly (`?` marks parameters)."""
+    if service.database_url is not None:
+        return stored_rows(service.database_url, where, params)
+    return file_rows(service.db_path, where, params)
 
 
 def error_fields(reply: dict[str, Any]) -> set[str]:

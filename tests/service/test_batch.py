@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.service.helpers import file_rows, fresh, run_body
+from tests.service.helpers import fresh, run_body, service_rows
 from tests.support.service import ServiceProcess
 
 
@@ -24,15 +24,15 @@ def test_batch_stores_good_items_and_reports_bad_ones_by_index(api: httpx.Client
     assert "items_failed" in result["errors"][0]["reason"] and "start_time" in result["errors"][2]["reason"]
     assert result["errors"][0]["event_id"] == items[1]["event_id"]  # type: ignore[index]
     assert result["errors"][1]["event_id"] is None
-    assert file_rows(shared_service.db_path, "event_id = ?", (good["event_id"],))[0]["status"] == "success"
-    assert not file_rows(shared_service.db_path, "event_id = ?", (items[1]["event_id"],))  # type: ignore[index]
+    assert service_rows(shared_service, "event_id = ?", (good["event_id"],))[0]["status"] == "success"
+    assert not service_rows(shared_service, "event_id = ?", (items[1]["event_id"],))  # type: ignore[index]
 
 
 def test_a_repeated_event_id_within_one_batch_is_one_row(api: httpx.Client, shared_service: ServiceProcess) -> None:
     body = run_body()
     result = api.post("/api/v1/runs/batch", json=[body, {**body, "status": "failure"}]).json()
     assert [item["status"] for item in result["results"]] == ["created", "duplicate"]
-    [row] = file_rows(shared_service.db_path, "event_id = ?", (body["event_id"],))
+    [row] = service_rows(shared_service, "event_id = ?", (body["event_id"],))
     assert row["status"] == "running"
 
 
@@ -69,5 +69,5 @@ def test_statuses_name_exactly_the_known_and_repeated_ids_in_a_large_mixed_batch
     result = api.post("/api/v1/runs/batch", json=items).json()
     assert [item["status"] for item in result["results"]] == expected
     assert result["inserted"] == expected.count("created") and result["duplicates"] == expected.count("duplicate")
-    stored = file_rows(shared_service.db_path, "host = ?", (host,))
+    stored = service_rows(shared_service, "host = ?", (host,))
     assert len(stored) == len({body["event_id"] for body in items if body.get("host") == host})

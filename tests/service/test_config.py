@@ -70,8 +70,16 @@ def test_a_postgresql_url_selects_postgresql(url: str) -> None:
      ({"TELEMETRY_DATABASE_URL": "sqlite:///"}, "sqlite:///path"),
      ({"TELEMETRY_DATABASE_URL": "mysql://x"}, "'mysql://x' is not one this service can use"),
      ({"TELEMETRY_DATABASE_URL": "notaurl"}, "'notaurl' is not one this service can use"),
-     ({"TELEMETRY_SWEEP_LEASE_SECONDS": "soon"}, "TELEMETRY_SWEEP_LEASE_SECONDS")],
+     ({"TELEMETRY_SWEEP_LEASE_SECONDS": "soon"}, "TELEMETRY_SWEEP_LEASE_SECONDS"),
+     ({"TELEMETRY_PG_POOL_SIZE": "many"}, "TELEMETRY_PG_POOL_SIZE"),
+     ({"TELEMETRY_PG_POOL_SIZE": "0"}, "TELEMETRY_PG_POOL_SIZE")],
 )  # fmt: skip
 def test_unusable_values_are_refused_with_the_variable_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         build_config(env=env)
+
+
+def test_the_pool_size_comes_from_the_flag_else_the_environment_else_ten() -> None:
+    assert build_config(env={}).pool_size == 10
+    assert build_config(env={"TELEMETRY_PG_POOL_SIZE": "24"}).pool_size == 24
+    assert build_config(pool_size=3, env={"TELEMETRY_PG_POOL_SIZE": "24"}).pool_size == 3

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from telemetry.effects.records import RECORD_FIELDS
-from tests.service.helpers import T0, error_fields, file_rows, fresh, run_body, stamp
+from tests.service.helpers import T0, error_fields, fresh, run_body, stamp, service_rows
 from tests.support.service import ServiceProcess
 
 
@@ -28,7 +28,7 @@ def test_create_replies_created_and_stores_every_field(api: httpx.Client, shared
     assert set(row) == set(RECORD_FIELDS)
     assert {name: row[name] for name in body} == body
     assert row["created_at"] == row["updated_at"] and row["created_at"].endswith("+00:00")
-    [stored] = file_rows(shared_service.db_path, "event_id = ?", (body["event_id"],))
+    [stored] = service_rows(shared_service, "event_id = ?", (body["event_id"],))
     assert stored["metrics_json"] == '{"tokens":12,"nested":[1,{"a":null}]}'
 
 
@@ -38,7 +38,7 @@ def test_same_create_twice_stores_one_row_and_says_duplicate(api: httpx.Client, 
     again = api.post("/api/v1/runs", json={**body, "items_discovered": 99, "status": "failure"})
     assert again.status_code == 201
     assert again.json() == {"status": "duplicate", "event_id": body["event_id"], "run_id": body["run_id"]}
-    rows = file_rows(shared_service.db_path, "event_id = ?", (body["event_id"],))
+    rows = service_rows(shared_service, "event_id = ?", (body["event_id"],))
     assert len(rows) == 1
     assert (rows[0]["items_discovered"], rows[0]["status"]) == (1, "running")
 

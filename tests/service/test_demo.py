@@ -21,6 +21,8 @@ from tests.shell.helpers import ndjson_lines
 from tests.support.receiver import Receiver
 from tests.support.service import ServiceFactory
 
+# The demo runs its own SQLite service; the one test on a started service checks its wording.
+pytestmark = pytest.mark.sqlite_only
 REPO = Path(__file__).resolve().parents[2]
 
 

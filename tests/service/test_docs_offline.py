@@ -13,6 +13,8 @@ import pytest
 
 from tests.support.service import ServiceFactory, ServiceProcess
 
+# Static pages and assets: the same whatever the store.
+pytestmark = pytest.mark.sqlite_only
 TOKEN = "docs-" + "t" * 24
 # Every URL a page loads: src/href attributes, Swagger UI's `url:` and ReDoc's `spec-url`.
 _LOADED = re.compile(r"""(?:\bsrc|\bhref|\bspec-url)=["']([^"']+)["']|\burl:\s*["']([^"']+)["']""")

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.service.helpers import file_rows, fresh, run_body
+from tests.service.helpers import fresh, run_body, service_rows
 from tests.support.service import ServiceFactory, ServiceProcess
 
 WRITERS = 4
@@ -61,7 +61,7 @@ def _load_then(service: ServiceProcess, stop: str) -> tuple[list[str], str]:
 
 
 def _stored(service: ServiceProcess, agent: str) -> set[str]:
-    return {row["event_id"] for row in file_rows(service.db_path, "agent_name = ?", (agent,))}
+    return {row["event_id"] for row in service_rows(service, "agent_name = ?", (agent,))}
 
 
 def test_no_acknowledged_row_is_lost_to_sigterm_or_sigkill(service: ServiceProcess) -> None:
@@ -78,6 +78,7 @@ def test_no_acknowledged_row_is_lost_to_sigterm_or_sigkill(service: ServiceProce
         assert served[0]["event_id"] in _stored(service, killed_agent)
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize(("args", "synchronous"), [((), "FULL"), (("--synchronous", "NORMAL"), "NORMAL")])
 def test_health_reports_the_writers_journal_mode_and_synchronous_level(
     service_factory: ServiceFactory, args: tuple[str, ...], synchronous: str

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.service.helpers import error_fields, file_rows, fresh, run_body
+from tests.service.helpers import error_fields, fresh, run_body, service_rows
 from tests.support.service import ServiceProcess
 
 REFUSED = ["a/b", "/", "trailing/", "line\nbreak", "nul\x00byte", "tab\tbed", "del\x7f", "c1\x85control", ".", ".."]
@@ -30,7 +30,7 @@ def test_an_event_id_with_a_slash_or_control_character_is_422(
     assert reply.status_code == 422
     assert error_fields(reply.json()) == {"event_id"}
     assert "'/' or control characters, nor be '.' or '..'" in reply.json()["detail"][0]["msg"]
-    assert not file_rows(shared_service.db_path, "event_id = ?", (event_id,))
+    assert not service_rows(shared_service, "event_id = ?", (event_id,))
 
 
 def test_a_batch_refuses_only_the_items_with_such_an_event_id(api: httpx.Client, shared_service: ServiceProcess) -> None:
@@ -41,8 +41,8 @@ def test_a_batch_refuses_only_the_items_with_such_an_event_id(api: httpx.Client,
     [error] = result["errors"]
     assert (error["index"], error["event_id"]) == (1, bad["event_id"])
     assert error["reason"].startswith("event_id: ") and "'/'" in error["reason"]
-    assert not file_rows(shared_service.db_path, "event_id = ?", (bad["event_id"],))
-    assert len(file_rows(shared_service.db_path, "event_id IN (?, ?)", (good[0]["event_id"], good[1]["event_id"]))) == 2
+    assert not service_rows(shared_service, "event_id = ?", (bad["event_id"],))
+    assert len(service_rows(shared_service, "event_id IN (?, ?)", (good[0]["event_id"], good[1]["event_id"]))) == 2
 
 
 @pytest.mark.parametrize("shape", ACCEPTED, ids=repr)

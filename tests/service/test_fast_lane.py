@@ -11,12 +11,15 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from telemetry.service.app import create_app
 from telemetry.service.config import build_config
 from telemetry.service.sqlite_store import SqliteStore
 from tests.service.helpers import T0, run_body, stamp
 
+# Compares the fast lane with the documented routes over an in-process SQLite store.
+pytestmark = pytest.mark.sqlite_only
 _CREATED = run_body(status="completed", metrics_json={"a": [1, 2]})
 _REQUESTS: list[tuple[str, str, bytes]] = [
     ("POST", "/api/v1/runs", orjson.dumps(_CREATED)),

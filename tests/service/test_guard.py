@@ -10,9 +10,11 @@ import httpx
 import orjson
 import pytest
 
-from tests.service.helpers import file_rows, fresh, run_body
+from tests.service.helpers import fresh, run_body, service_rows
 from tests.support.service import ServiceFactory, ServiceProcess
 
+# Auth and size limits answer before any store is asked: the same whatever the store.
+pytestmark = pytest.mark.sqlite_only
 TOKEN = "s3cret-" + "x" * 24
 LIMIT = 4096
 
@@ -38,7 +40,7 @@ def test_a_request_without_the_token_is_401_and_changes_nothing(guarded: Service
     assert reply.headers["www-authenticate"].startswith("Bearer")
     for path in ("/api/v1/runs", "/metrics", "/version", f"/api/v1/runs/{body['event_id']}"):
         assert httpx.get(f"{guarded.url}{path}", headers=headers).status_code == 401
-    assert not file_rows(guarded.db_path, "event_id = ?", (body["event_id"],))
+    assert not service_rows(guarded, "event_id = ?", (body["event_id"],))
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
@@ -87,7 +89,7 @@ def test_a_body_over_the_limit_is_413_by_content_length(guarded: ServiceProcess)
     reply = httpx.post(f"{guarded.url}/api/v1/runs", content=content, headers=_bearer(TOKEN))
     assert reply.status_code == 413
     assert str(LIMIT) in reply.json()["detail"]
-    assert not file_rows(guarded.db_path, "event_id = ?", (orjson.loads(content)["event_id"],))
+    assert not service_rows(guarded, "event_id = ?", (orjson.loads(content)["event_id"],))
 
 
 def test_a_chunked_body_growing_past_the_limit_is_413(guarded: ServiceProcess) -> None:
@@ -101,7 +103,7 @@ def test_a_chunked_body_growing_past_the_limit_is_413(guarded: ServiceProcess) -
 
     reply = httpx.post(f"{guarded.url}/api/v1/runs/batch", content=chunks(), headers=_bearer(TOKEN))
     assert reply.status_code == 413
-    assert not file_rows(guarded.db_path, "event_id = ?", (items[0]["event_id"],))
+    assert not service_rows(guarded, "event_id = ?", (items[0]["event_id"],))
 
 
 def test_the_default_limit_is_one_mebibyte(api: httpx.Client) -> None:

@@ -13,10 +13,11 @@ from tests.service.helpers import fresh, run_body, stamp
 from tests.support.service import ServiceProcess
 
 
-def test_health_names_the_store(api: httpx.Client) -> None:
+def test_health_names_the_store_and_its_schema_version(api: httpx.Client, shared_service: ServiceProcess) -> None:
     reply = api.get("/health")
     assert reply.status_code == 200
-    assert reply.json()["status"] == "ok" and reply.json()["store"] == "sqlite"
+    assert reply.json()["status"] == "ok" and reply.json()["store"] == shared_service.store_kind
+    assert reply.json()["schema_version"] == 1
 
 
 def test_metrics_count_runs_agents_statuses_and_the_last_day(service: ServiceProcess) -> None:

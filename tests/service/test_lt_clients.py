@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service.helpers import file_rows, fresh, run_body
+from tests.service.helpers import fresh, run_body, service_rows
 from tests.support.service import ServiceProcess
 
 # What LT's client adds to a record about its own delivery (LT's models.py and client.py).
@@ -59,7 +59,7 @@ def test_an_lt_start_is_stored_without_its_bookkeeping(shared_service: ServicePr
     reply = api.post("/api/v1/runs", json=body)
     assert reply.status_code == 201, reply.text
     assert reply.json() == {"status": "created", "event_id": body["event_id"], "run_id": body["run_id"]}
-    [row] = file_rows(shared_service.db_path, "event_id = ?", (body["event_id"],))
+    [row] = service_rows(shared_service, "event_id = ?", (body["event_id"],))
     assert (row["agent_name"], row["status"], row["host"], row["start_time"]) == (body["agent_name"], "running", "lt-host", LT_STAMP)
     assert not set(LT_BOOKKEEPING_FIELDS) & set(row)
     assert CLIENT_UPDATED_AT not in (row["created_at"], row["updated_at"])
@@ -71,7 +71,7 @@ def test_an_lt_end_patch_is_applied_and_its_updated_at_ignored(shared_service: S
     reply = api.patch(f"/api/v1/runs/{body['event_id']}", json=lt_end_patch())
     assert reply.status_code == 200, reply.text
     assert "updated_at" not in reply.json()["updated_fields"]
-    [row] = file_rows(shared_service.db_path, "event_id = ?", (body["event_id"],))
+    [row] = service_rows(shared_service, "event_id = ?", (body["event_id"],))
     assert (row["status"], row["duration_ms"], row["items_failed"], row["output_summary"]) == ("success", 5000, 1, "done")
     assert row["updated_at"] != CLIENT_UPDATED_AT
 

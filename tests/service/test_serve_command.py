@@ -6,16 +6,21 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from contextlib import closing
+
 import httpx
+import psycopg
 import pytest
 
 from telemetry.service.config import SERVICE_ENV
 from tests.service.helpers import file_rows, run_body
+from tests.support.postgres import TestDatabase
 from tests.support.service import free_port
 
 
@@ -65,10 +70,6 @@ def test_serve_refuses_a_database_file_it_cannot_open(tmp_path: Path) -> None:
     assert "not a database" in _serve_fails(tmp_path, "--db", str(not_a_database))
 
 
-def test_serve_refuses_a_postgresql_url_in_this_build(tmp_path: Path) -> None:
-    assert "PostgreSQL" in _serve_fails(tmp_path, "--database-url", "postgresql://localhost/telemetry")
-
-
 def _refused_in_one_line(tmp_path: Path, *args: str, port: int | None = None) -> str:
     """`telemetry serve` with `args` exits 2 before startup with one line on stderr."""
     done = subprocess.run(
@@ -96,6 +97,30 @@ def test_serve_refuses_a_database_file_it_cannot_open_in_one_line(tmp_path: Path
     not_a_database = tmp_path / "garbage.sqlite"
     not_a_database.write_bytes(b"this is not a SQLite file" * 100)
     assert "not a database" in _refused_in_one_line(tmp_path, "--db", str(not_a_database))
+
+
+def test_serve_refuses_a_postgresql_server_it_cannot_reach_in_one_line(tmp_path: Path) -> None:
+    # Port 1 on loopback: nothing listens there, the connection is refused at once.
+    stderr = _refused_in_one_line(tmp_path, "--database-url", "postgresql://telemetry:secret@127.0.0.1:1/telemetry")
+    assert "cannot connect to PostgreSQL at postgresql://telemetry@127.0.0.1:1/telemetry" in stderr
+    assert "secret" not in stderr
+
+
+def test_serve_refuses_a_sqlite_file_migrated_by_a_newer_build_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "newer.sqlite"
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("PRAGMA user_version = 99")
+    assert "schema is at version 99" in _refused_in_one_line(tmp_path, "--db", str(path))
+
+
+def test_serve_refuses_a_postgresql_schema_migrated_by_a_newer_build_in_one_line(
+    tmp_path: Path, postgres_database: TestDatabase
+) -> None:
+    url = postgres_database.schema_url("newer")
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("CREATE TABLE schema_version (version integer PRIMARY KEY)")
+        connection.execute("INSERT INTO schema_version VALUES (1), (2), (99)")
+    assert "schema is at version 99" in _refused_in_one_line(tmp_path, "--database-url", url)
 
 
 def test_serve_refuses_a_port_in_use_before_startup(tmp_path: Path) -> None:

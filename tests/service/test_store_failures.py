@@ -26,6 +26,9 @@ from telemetry.service.fast_validation import validated_create
 from tests.service.helpers import file_rows, run_body
 from tests.support.service import ServiceFactory
 
+# The SQLite file and its writer thread: locked files, failing jobs, a stopped writer.
+pytestmark = pytest.mark.sqlite_only
+
 
 def test_a_locked_file_answers_503_then_recovers(service_factory: ServiceFactory) -> None:
     service = service_factory(args=["--busy-timeout-ms", "200"])

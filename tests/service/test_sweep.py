@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service.helpers import file_rows, minutes_ago, run_body
+from tests.service.helpers import minutes_ago, run_body, service_rows
 from tests.support.service import ServiceProcess
 
 LEASE_SECONDS = 600  # 10 minutes
@@ -108,6 +108,7 @@ def test_sweep_command_refuses_a_malformed_url_in_one_line() -> None:
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "'not-a-url'" in done.stderr
 
 
+@pytest.mark.sqlite_only
 def test_sweep_command_on_the_file_directly(service: ServiceProcess) -> None:
     with service.client() as api:
         runs = _runs(api)
@@ -115,7 +116,7 @@ def test_sweep_command_on_the_file_directly(service: ServiceProcess) -> None:
     done = _telemetry("sweep", "--db", str(service.db_path), "--lease-seconds", str(LEASE_SECONDS))
     assert done.returncode == 0, done.stderr
     assert "swept 2 run(s)" in done.stdout
-    [row] = file_rows(service.db_path, "event_id = ?", (runs["stale"]["event_id"],))
+    [row] = service_rows(service, "event_id = ?", (runs["stale"]["event_id"],))
     assert row["status"] == "timeout"
 
 

@@ -1,6 +1,8 @@
 """A real telemetry service for tests: `python -m telemetry serve` as a subprocess on a free
-loopback port with its own SQLite file (stderr kept in a file beside it), and the pytest
-fixtures `service`, `service_factory` (function scope) and `module_service_factory`."""
+loopback port with its own SQLite file, or its own schema of the session's PostgreSQL
+database (stderr kept in a file beside the SQLite file's place), and the pytest fixtures
+`service`, `service_factory` (function scope) and `module_service_factory`. Their store is
+the `store_backend` fixture's: SQLite unless a test folder parametrizes it."""
 
 from __future__ import annotations
 
@@ -20,10 +22,14 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.postgres import TestDatabase
+
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
 _PR_SET_PDEATHSIG = 1
 _LIVE: set[ServiceProcess] = set()
+# Tests start many services at once on one PostgreSQL server (max_connections 100).
+TEST_POOL_SIZE = 4
 
 
 def free_port() -> int:
@@ -59,8 +65,10 @@ class ServiceProcess:
         env: Mapping[str, str] | None = None,
         args: Sequence[str] = (),
         auth_token: str | None = None,
+        database_url: str | None = None,
     ) -> None:
         self.db_path = Path(db_path)
+        self.database_url = database_url
         self.port = port or free_port()
         self.auth_token = auth_token
         self.stderr_path = self.db_path.with_name(self.db_path.name + f".{self.port}.stderr.log")
@@ -71,6 +79,10 @@ class ServiceProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def store_kind(self) -> str:
+        return "sqlite" if self.database_url is None else "postgresql"
 
     @property
     def pid(self) -> int | None:
@@ -110,6 +122,7 @@ class ServiceProcess:
         return [
             sys.executable, "-m", "telemetry", "serve",
             "--host", "127.0.0.1", "--port", str(self.port), "--db", str(self.db_path),
+            *(("--database-url", self.database_url, "--pool-size", str(TEST_POOL_SIZE)) if self.database_url else ()),
             *self._args,
         ]  # fmt: skip
 
@@ -199,8 +212,9 @@ atexit.register(_kill_leftovers)
 ServiceFactory = Callable[..., ServiceProcess]
 
 
-def _factory(directory: Path) -> tuple[ServiceFactory, Callable[[], None]]:
-    """A function that starts services whose files live in `directory`, and a cleanup."""
+def _factory(directory: Path, database: TestDatabase | None = None) -> tuple[ServiceFactory, Callable[[], None]]:
+    """A function that starts services whose files live in `directory` (each service on a
+    schema of its own of `database` if given), and a cleanup."""
     started: list[ServiceProcess] = []
 
     def start_service(
@@ -212,7 +226,8 @@ def _factory(directory: Path) -> tuple[ServiceFactory, Callable[[], None]]:
         port: int | None = None,
     ) -> ServiceProcess:
         path = db_path or directory / f"telemetry-{len(started)}.sqlite"
-        service = ServiceProcess(path, port=port, env=env, args=args, auth_token=auth_token)
+        url = database.schema_url() if database is not None and db_path is None else None
+        service = ServiceProcess(path, port=port, env=env, args=args, auth_token=auth_token, database_url=url)
         started.append(service)
         return service.start()
 
@@ -226,10 +241,25 @@ def _factory(directory: Path) -> tuple[ServiceFactory, Callable[[], None]]:
     return start_service, cleanup
 
 
+@pytest.fixture(scope="session")
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """The store of the services the fixtures start: `sqlite`, or `postgresql` where a test
+    folder parametrizes this fixture (indirectly)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+def _database_of(request: pytest.FixtureRequest, store_backend: str) -> TestDatabase | None:
+    if store_backend != "postgresql":
+        return None
+    database: TestDatabase = request.getfixturevalue("postgres_database")
+    return database
+
+
 @pytest.fixture
-def service_factory(tmp_path: Path) -> Iterator[ServiceFactory]:
-    """Start services with custom db/env/args/token; all are stopped after the test."""
-    start_service, cleanup = _factory(tmp_path)
+def service_factory(tmp_path: Path, store_backend: str, request: pytest.FixtureRequest) -> Iterator[ServiceFactory]:
+    """Start services with custom db/env/args/token; all are stopped after the test. A
+    service given its own `db_path` is a SQLite one whatever the backend."""
+    start_service, cleanup = _factory(tmp_path, _database_of(request, store_backend))
     yield start_service
     cleanup()
 
@@ -241,9 +271,11 @@ def service(service_factory: ServiceFactory) -> ServiceProcess:
 
 
 @pytest.fixture(scope="module")
-def module_service_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceFactory]:
+def module_service_factory(
+    tmp_path_factory: pytest.TempPathFactory, store_backend: str, request: pytest.FixtureRequest
+) -> Iterator[ServiceFactory]:
     """Like `service_factory`, shared by the tests of one module (cheaper; the tests must
     not depend on each other's rows)."""
-    start_service, cleanup = _factory(tmp_path_factory.mktemp("service"))
+    start_service, cleanup = _factory(tmp_path_factory.mktemp("service"), _database_of(request, store_backend))
     yield start_service
     cleanup()

@@ -1,6 +1,6 @@
 """The read routes behind the CLI views and the dashboard, against a real service: lookup
 by run id, per-agent statistics (nearest-rank percentiles), the timeline, the Prometheus
-exposition and which of them the token guards."""
+exposition and which of them the token guards; on both stores."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.service.helpers import fresh, run_body, stamp
+from tests.support.postgres import parametrize_store_backend
 from tests.support.service import ServiceFactory, ServiceProcess
 from tests.views.helpers import ended_run, post_runs
+
+pytest_generate_tests = parametrize_store_backend
 
 
 def test_a_run_is_found_by_its_run_id(service: ServiceProcess) -> None:
