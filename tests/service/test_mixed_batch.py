@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.service.helpers import file_rows, run_body
+from tests.service.helpers import run_body, service_rows
 from tests.support.service import ServiceProcess
 
 
@@ -29,7 +29,7 @@ def test_create_and_end_in_one_request_are_one_row_with_the_final_state(
     reply = api.post("/api/v1/runs/batch-update", json=items)
     assert reply.status_code == 200
     assert [item["status"] for item in reply.json()["results"]] == ["created", "updated", "updated"]
-    [row] = file_rows(shared_service.db_path, "event_id = ?", (body["event_id"],))
+    [row] = service_rows(shared_service, "event_id = ?", (body["event_id"],))
     assert (row["status"], row["items_succeeded"]) == ("success", 3)
 
 
@@ -42,9 +42,9 @@ def test_updates_of_stored_runs_apply_and_unknown_runs_are_not_found(
     result = api.post("/api/v1/runs/batch-update", json=items).json()
     assert [item["status"] for item in result["results"]] == ["updated", "not_found"]
     assert (result["updated"], result["not_found"]) == (1, 1)
-    [row] = file_rows(shared_service.db_path, "event_id = ?", (stored["event_id"],))
+    [row] = service_rows(shared_service, "event_id = ?", (stored["event_id"],))
     assert (row["status"], row["error_summary"]) == ("failure", "boom")
-    assert not file_rows(shared_service.db_path, "event_id = ?", (unknown["event_id"],))
+    assert not service_rows(shared_service, "event_id = ?", (unknown["event_id"],))
 
 
 def test_a_duplicate_create_leaves_the_row_and_applies_the_updates_after_it(
@@ -55,7 +55,7 @@ def test_a_duplicate_create_leaves_the_row_and_applies_the_updates_after_it(
     items = [_create(body), _update(body, status="running", items_discovered=5)]
     result = api.post("/api/v1/runs/batch-update", json=items).json()
     assert [item["status"] for item in result["results"]] == ["duplicate", "updated"]
-    [row] = file_rows(shared_service.db_path, "event_id = ?", (body["event_id"],))
+    [row] = service_rows(shared_service, "event_id = ?", (body["event_id"],))
     assert (row["status"], row["items_discovered"]) == ("success", 5)  # terminal stays terminal
 
 
@@ -73,7 +73,7 @@ def test_bad_items_are_errors_by_index_and_the_rest_is_stored(api: httpx.Client,
     assert [item["status"] for item in result["results"]] == ["error"] * 5 + ["created"]
     assert "items_failed" in result["results"][2]["reason"]
     assert "fields" in result["results"][3]["reason"]
-    assert file_rows(shared_service.db_path, "event_id = ?", (good["event_id"],))
+    assert service_rows(shared_service, "event_id = ?", (good["event_id"],))
 
 
 def test_a_body_that_is_not_an_array_is_refused(api: httpx.Client) -> None:
@@ -89,6 +89,6 @@ def test_the_columns_form_is_the_same_batch_with_names_given_once(api: httpx.Cli
     items = [["create", [], values], ["update", ["status", "items_succeeded"], ended], ["update", [], [1]], "bad"]
     result = api.post("/api/v1/runs/batch-update", json={"columns": columns, "items": items}).json()
     assert [item["status"] for item in result["results"]] == ["created", "updated", "error", "error"]
-    [row] = file_rows(shared_service.db_path, "event_id = ?", (body["event_id"],))
+    [row] = service_rows(shared_service, "event_id = ?", (body["event_id"],))
     assert (row["status"], row["items_succeeded"]) == ("success", 4)
     assert api.post("/api/v1/runs/batch-update", json={"columns": "x", "items": []}).status_code == 422
