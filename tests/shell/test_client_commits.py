@@ -52,6 +52,7 @@ def test_a_commit_for_a_run_not_held_is_buffered_while_the_service_is_down_and_s
         ender = make_client(service.url)
         run_id = ender.start_run("agent", "job")
         ender.end_run(run_id)
+        assert ender.flush(10.0)  # background mode: the run reached the service before it stops
         service.stop()
         stranger = make_client(service.url)  # never held the run: another process, say
         _assert_buffered(stranger.associate_commit(run_id, *COMMIT), run_id)
