@@ -35,7 +35,7 @@ import orjson
 from telemetry.core.run_ids import generate_run_id
 from telemetry.service.sqlite_inserts import insert_sql, plan_inserts
 from telemetry.wire.sqlite_schema import ensure_schema
-from telemetry.service.validation import validated_create
+from telemetry.service.fast_validation import validated_create
 from telemetry.shell.edge import fresh_event_id, fresh_nonce
 
 from machine_speed import cpu_reference  # noqa: E402 (beside this script)

@@ -1,6 +1,6 @@
-"""The fast lane (pure ASGI): serves the hot write paths, `POST /api/v1/runs`,
-`POST /api/v1/runs/batch` and `PATCH /api/v1/runs/{event_id}`, without FastAPI's routing
-and dependency machinery, a third of the event loop's CPU per single create (figures in
+"""The fast lane (pure ASGI): serves the hot write paths, `POST /api/v1/runs`, `/batch`,
+`/batch-update` and `PATCH /api/v1/runs/{event_id}`, without FastAPI's routing and
+dependency machinery, a third of the event loop's CPU per single create (figures in
 bench/README.md). It runs behind the request guard (auth, size limit) and
 calls the same functions as the documented routes (tests/service/test_fast_lane.py checks
 that both answer alike)."""
@@ -14,12 +14,16 @@ import orjson
 from fastapi.exceptions import RequestValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from telemetry.service import ingest
+from telemetry.service import ingest, mixed_batch
 from telemetry.service.http import RETRY_AFTER_SECONDS, invalid_detail, unavailable_detail
 from telemetry.service.store import Store, StoreUnavailable
 
 Handler = Callable[[Store, bytes], Awaitable[ingest.Reply]]
-LANES: dict[str, Handler] = {"/api/v1/runs": ingest.create_one, "/api/v1/runs/batch": ingest.create_many}
+LANES: dict[str, Handler] = {
+    "/api/v1/runs": ingest.create_one,
+    "/api/v1/runs/batch": ingest.create_many,
+    "/api/v1/runs/batch-update": mixed_batch.apply_mixed,
+}
 _RUN_PREFIX = "/api/v1/runs/"
 
 

@@ -1,4 +1,4 @@
-"""The run routes of `/api/v1/runs`: create, batch, PATCH, list, get, associate-commit,
+"""The run routes of `/api/v1/runs`: create, batch, mixed batch (`batch-update`), PATCH, list, get, associate-commit,
 commit/repo URLs and the lease sweep. Each route validates (telemetry.service.validation),
 calls the store and replies; a write is answered only once durable."""
 
@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel
 
 from telemetry.core.status import stored_status
-from telemetry.service import ingest
+from telemetry.service import ingest, mixed_batch
 from telemetry.service.http import (
     INVALID_BODY,
     Replies,
@@ -64,6 +64,33 @@ class BatchReply(BaseModel):
     results: list[BatchItem]
 
 
+class MixedItem(BaseModel):
+    operation: Literal["create", "update"]
+    record: dict[str, Any]
+    fields: list[str] = []
+
+
+class MixedColumns(BaseModel):
+    columns: list[str]
+    items: list[tuple[Literal["create", "update"], list[str], list[Any]]]
+
+
+class MixedResult(BaseModel):
+    index: int
+    event_id: str | None
+    status: Literal["created", "duplicate", "updated", "not_found", "error"]
+    reason: str | None = None
+
+
+class MixedReply(BaseModel):
+    created: int
+    duplicate: int
+    updated: int
+    not_found: int
+    error: int
+    results: list[MixedResult]
+
+
 class PatchReply(BaseModel):
     status: Literal["updated"]
     event_id: str
@@ -101,6 +128,23 @@ async def create_run(request: Request) -> Response:
 async def create_runs(request: Request) -> Response:
     """Store many runs; each item is validated on its own, so a bad one costs only itself."""
     status, reply = await ingest.create_many(store_of(request), await request.body())
+    return json_response(reply, status)
+
+
+_MIXED_BODY = {"anyOf": [{"type": "array", "items": MixedItem.model_json_schema()}, MixedColumns.model_json_schema()]}
+
+
+@router.post(
+    "/batch-update",
+    response_model=MixedReply,
+    responses=INVALID_BODY,
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _MIXED_BODY}}}},
+)
+async def apply_mixed(request: Request) -> Response:
+    """Creates and updates in one request, each answered on its own: an update sets its
+    `fields` to their values in `record`; an update of an unknown run is `not_found`
+    (send the create of its record). See `telemetry.service.mixed_batch`."""
+    status, reply = await mixed_batch.apply_mixed(store_of(request), await request.body())
     return json_response(reply, status)
 
 

@@ -39,7 +39,8 @@ _COMMIT_SUFFIX = ".commit.json"
 _READ_SIZE = 1 << 16
 
 
-def _fsync_directory(path: Path) -> None:
+def fsync_directory(path: Path) -> None:
+    """fsync a directory: its entries (a new or renamed file) survive a crash."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
@@ -65,7 +66,7 @@ def _write_atomically(target: Path, content: bytes, fsync: bool) -> None:
     os.close(descriptor)
     os.rename(temporary, target)
     if fsync:
-        _fsync_directory(target.parent)
+        fsync_directory(target.parent)
 
 
 class BufferDirectory:

@@ -46,6 +46,16 @@ def _close_inherited_locks() -> None:
 os.register_at_fork(after_in_child=_close_inherited_locks)
 
 
+def close_in_forked_child(descriptor: int) -> None:
+    """Have `descriptor`, which holds a flock, closed in a forked child (the outbox's
+    segments use this too); `forget_descriptor` once it is closed here."""
+    _LOCK_DESCRIPTORS.add(descriptor)
+
+
+def forget_descriptor(descriptor: int) -> None:
+    _LOCK_DESCRIPTORS.discard(descriptor)
+
+
 def _unlock_and_close(descriptor: int) -> None:
     _LOCK_DESCRIPTORS.discard(descriptor)
     try:

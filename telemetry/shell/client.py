@@ -44,8 +44,9 @@ _DETAILS_CHARS = 20_000
 
 class TelemetryClient:
     """Run telemetry for one agent process: `start_run`/`end_run`, `track_run`, events,
-    commits and statistics. Thread-safe; threads start lazily; delivery is synchronous
-    (when `start_run`/`end_run` return, the record is in the service or the buffer)."""
+    commits and statistics. Thread-safe; threads start lazily. Delivery is synchronous
+    (when `start_run`/`end_run` return, the record is in the service or the buffer) or,
+    with `delivery="background"`, through the on-disk outbox (`flush()` waits for it)."""
 
     def __init__(self, config: object = None) -> None:
         self.config = _usable_config(config)
@@ -55,6 +56,7 @@ class TelemetryClient:
         self._state = RegistryState(settings=settings)
         self._runtime = Runtime(self.config, self._metrics, self._heartbeat)
         self._runtime.lifecycle.on_fork(weak_callback(self._after_fork))
+        self._runtime.adopt_leftovers()
         self.run_id_metrics = RunIDMetrics(lambda: self._state.counters)
 
     def start_run(self, agent_name: object, job_type: object, trigger_type: object = "cli", **kwargs: Any) -> str:
@@ -197,12 +199,18 @@ class TelemetryClient:
         """The client's own counters: deliveries, buffer writes, drops, swallowed errors."""
         return self._metrics.snapshot()
 
-    def flush(self) -> None:
-        """Write every queued NDJSON line now (start/end records are already delivered)."""
+    def flush(self, timeout: object = None) -> bool:
+        """Write every queued NDJSON line now and, in background delivery, wait until every
+        run start and end accepted so far is acknowledged by the service, or `timeout`
+        seconds pass (default and fallback for anything but a number >= 0: the exit
+        budget). True if all of it is delivered (always, in sync delivery: there the
+        record is in the service or the buffer when start_run/end_run return)."""
         try:
             self._runtime.ndjson.flush()
+            return self._runtime.flush(self._runtime.lifecycle.budget(timeout, "flush"))
         except Exception as error:
             self._failed("flush", error)
+            return False
 
     def close(self, budget_s: object = None) -> None:
         """Flush, drain the export lane within `budget_s` (default and fallback for

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from threading import TIMEOUT_MAX
-from typing import Any, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 import attrs
 
@@ -34,6 +34,8 @@ _FALSE = frozenset({"0", "false", "no", "off", ""})
 _T = TypeVar("_T")
 
 
+DeliveryMode = Literal["background", "sync"]
+_DELIVERY_MODES: tuple[str, ...] = get_args(DeliveryMode)
 
 
 def _path(value: object) -> object:
@@ -77,6 +79,11 @@ class TelemetryConfig:
     sync_interval_s: float = 30.0  # the background sync of the buffer; 0 turns it off
     exit_budget_s: float = 2.0
     recent_runs: int = 1024
+    # Background delivery through the outbox (docs/delivery.md), or `sync` (the spec's).
+    delivery: DeliveryMode = "sync"
+    outbox_fsync_interval_s: float = 1.0
+    outbox_limit_bytes: int = 512 << 20
+    outbox_segment_bytes: int = 16 << 20
     env_problems: tuple[str, ...] = ()
 
     @property
@@ -189,6 +196,10 @@ _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     "sync_interval_s": (_at_least_zero, "must be a number of seconds >= 0 (0 turns it off)"),
     "exit_budget_s": (_at_least_zero, "must be >= 0"),
     "recent_runs": (_is_count, "must be an integer >= 0"),
+    "delivery": (lambda value: value in _DELIVERY_MODES, f"is not one of {_DELIVERY_MODES}"),
+    "outbox_fsync_interval_s": (_at_least_zero, "must be >= 0"),
+    "outbox_limit_bytes": (_is_count, "must be an integer >= 0"),
+    "outbox_segment_bytes": (_above_zero, "must be > 0"),
     "env_problems": (
         lambda value: isinstance(value, tuple) and all(isinstance(problem, str) for problem in value),
         "is not a tuple of text",
@@ -212,6 +223,10 @@ _ENV_KNOBS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "TELEMETRY_SYNC_INTERVAL": ("sync_interval_s", float),
     "TELEMETRY_EXIT_BUDGET": ("exit_budget_s", float),
     "TELEMETRY_RECENT_RUNS": ("recent_runs", int),
+    "TELEMETRY_DELIVERY": ("delivery", lambda text: _one_of(text.strip().lower(), _DELIVERY_MODES)),
+    "TELEMETRY_OUTBOX_FSYNC_INTERVAL": ("outbox_fsync_interval_s", float),
+    "TELEMETRY_OUTBOX_LIMIT_BYTES": ("outbox_limit_bytes", int),
+    "TELEMETRY_OUTBOX_SEGMENT_BYTES": ("outbox_segment_bytes", int),
 }
 
 

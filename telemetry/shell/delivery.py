@@ -1,7 +1,8 @@
 """Where the delivery effects run. `SyncDelivery` (the spec's mode) sends in the caller's
 thread and falls back to the buffer, so when `start_run`/`end_run` return the record is in
-the service or on disk. A later background mode (an on-disk outbox drained by a thread)
-is another `Delivery`; the core, the effects and the interpreter stay as they are.
+the service or on disk. The background mode (`telemetry.shell.outbox.delivery`: an
+on-disk outbox drained by a thread) is another `Delivery`; the core, the effects and the
+interpreter stay as they are.
 
 Outcomes: delivered -> counted; unavailable, not authorized (401/403, as the sync worker
 treats it) or breaker open -> the effect's fallback (a buffer entry); refused (another 4xx
@@ -88,10 +89,14 @@ _UNAUTHORIZED = "the service refused the token (check TELEMETRY_API_TOKEN); runs
 class SyncDelivery:
     """Delivery in the caller's thread, guarded by the circuit breaker."""
 
-    def __init__(self, link: ServiceLink, sink: BufferSink, metrics: SelfMetrics) -> None:
+    def __init__(
+        self, link: ServiceLink, sink: BufferSink, metrics: SelfMetrics, waiting: Callable[[], bool] | None = None
+    ) -> None:
         self._link = link
         self._sink = sink
         self._metrics = metrics
+        # Whether runs wait for delivery elsewhere too (in background mode, in the outbox).
+        self._waiting = waiting or (lambda: False)
 
     def post_run(self, effect: PostRun) -> None:
         self._deliver("create", lambda api: api.create(effect.record), effect)
@@ -147,8 +152,8 @@ class SyncDelivery:
         if not self._link.admit():
             report(self._buffer_commit(effect.run_id, effect.commit, effect.fallback, "breaker_open"))
             return
-        holds_runs = self._sink.directory.holds_runs
-        outcome = associate_by_run_id(self._link.api, effect.run_id, effect.commit, lambda _run_id: holds_runs())
+        holds_runs, waiting = self._sink.directory.holds_runs, self._waiting
+        outcome = associate_by_run_id(self._link.api, effect.run_id, effect.commit, lambda _run_id: waiting() or holds_runs())
         self._link.settle(outcome)
         if isinstance(outcome, RunBuffered):
             report(self._buffer_commit(effect.run_id, effect.commit, effect.fallback, "run_buffered"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
-import os
+import random
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -31,8 +31,11 @@ def fresh_event_id() -> str:
 
 
 def fresh_nonce() -> str:
-    """16 hex characters: two uuid8 parts for run ids."""
-    return os.urandom(8).hex()
+    """16 hex characters: two uuid8 parts for run ids. From the `random` module's generator
+    (seeded from the OS, and again in a forked child): uniqueness is all a run id needs,
+    and `os.urandom` is a system call, which lets the interpreter lock go to another
+    thread in the middle of `start_run`."""
+    return f"{random.getrandbits(64):016x}"
 
 
 def clean_text(value: str) -> str:

@@ -27,7 +27,9 @@ from telemetry.wire.format import ndjson_line
 from telemetry.shell.workers import LazyThread
 
 Line = tuple[NdjsonKind, RunRecord | RunEvent]
-_MAX_WRITE = 1 << 20
+# Lines are encoded and written in chunks of at most this: the writer holds the interpreter
+# lock while it encodes a chunk, and the agent's threads wait for it meanwhile.
+_MAX_WRITE = 32 << 10
 # Held lines are retried after the flush interval (at least this), doubling up to a second.
 _MIN_RETRY_S = 0.01
 _MAX_RETRY_S = 1.0

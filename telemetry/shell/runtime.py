@@ -1,6 +1,7 @@
 """The shell's parts for one client, wired together: NDJSON writer, service link and
-breaker, buffer, delivery, export lane, heartbeat, background sync, the interpreter that
-uses them, and the lifecycle that starts, drains and resets their threads."""
+breaker, buffer, delivery (synchronous, or background through the outbox), export lane,
+heartbeat, background sync, the interpreter that uses them, and the lifecycle that starts,
+drains and resets their threads."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from telemetry.shell.export import ExportLane
 from telemetry.shell.heartbeat import HeartbeatWorker
 from telemetry.shell.interpreter import Interpreter
 from telemetry.shell.ndjson import NdjsonWriter
+from telemetry.shell.outbox import Courier, Outbox, OutboxWorker
+from telemetry.shell.outbox.delivery import BackgroundDelivery
+from telemetry.shell.outbox.segments import segment_paths
 from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.shell.service_link import ServiceLink
 from telemetry.shell.sync.background import BackgroundSync
@@ -30,10 +34,17 @@ class Runtime:
         self.link = ServiceLink(config, metrics)
         self.sink = BufferSink(BufferDirectory(config.buffer_dir, config.buffer_fsync), metrics)
         self.export = _export_lane(config, metrics)
-        self.interpreter = Interpreter(SyncDelivery(self.link, self.sink, metrics), self.sink, self.ndjson, self.export, metrics)
+        self.outbox: OutboxWorker | None = None
+        if config.delivery == "background" and self.link.has_service:  # no service: all goes to the buffer
+            self.outbox = _outbox_worker(config, self.link, metrics)
+        direct = SyncDelivery(self.link, self.sink, metrics, None if self.outbox is None else self.outbox.waiting)
+        delivery = direct if self.outbox is None else BackgroundDelivery(self.outbox, self.sink, direct, metrics)
+        self.interpreter = Interpreter(delivery, self.sink, self.ndjson, self.export, metrics)
         self.lifecycle = Lifecycle(config.exit_budget_s, metrics)
-        # Drained in this order at exit: the backup file first, then the export.
+        # Drained in this order at exit: the backup file first, then the outbox, then the export.
         self.lifecycle.add(self.ndjson)
+        if self.outbox is not None:
+            self.lifecycle.add(self.outbox)
         if self.export is not None:
             self.lifecycle.add(self.export)
         self.lifecycle.add(HeartbeatWorker(config.heartbeat_interval_s, beat, metrics))
@@ -42,6 +53,17 @@ class Runtime:
         self.lifecycle.add(BackgroundSync(lambda: _sync_worker(self, metrics), sync_interval_s, metrics))
         self.lifecycle.on_fork(self.link.after_fork)
         self.lifecycle.on_fork(metrics.reset_after_fork)
+
+    def adopt_leftovers(self) -> None:
+        """In background mode, start delivering at once if the outbox holds segments (a
+        dead process's, to adopt), not only at this client's first run."""
+        if self.outbox is not None and segment_paths(self.outbox.courier.outbox.directory):
+            self.outbox.courier.adopt()  # now, so that a `flush()` right away waits for them too
+            self.lifecycle.ensure_started()
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait until what was accepted is acknowledged (background mode) or `timeout_s` passes."""
+        return True if self.outbox is None else self.outbox.flush(timeout_s)
 
     def close(self, budget_s: object = None) -> None:
         self.lifecycle.close(budget_s)
@@ -52,6 +74,13 @@ def _sync_worker(runtime: Runtime, metrics: SelfMetrics) -> SyncWorker:
     """The background sync, with this process's `ServiceApi` (short timeouts, so batches
     stay small)."""
     return SyncWorker(runtime.sink.directory, runtime.link.api, window=500, batch_size=100, metrics=metrics)
+
+
+def _outbox_worker(config: TelemetryConfig, link: ServiceLink, metrics: SelfMetrics) -> OutboxWorker:
+    outbox = Outbox(
+        config.buffer_dir, metrics, segment_bytes=config.outbox_segment_bytes, limit_bytes=config.outbox_limit_bytes
+    )
+    return OutboxWorker(Courier(outbox, lambda: link.api, fsync_interval_s=config.outbox_fsync_interval_s))
 
 
 def _export_lane(config: TelemetryConfig, metrics: SelfMetrics) -> ExportLane | None:

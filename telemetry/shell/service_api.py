@@ -117,6 +117,7 @@ class ServiceApi:
         self._transport = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=8, max_connections=16))
         self._runs_url = self._url("/api/v1/runs")
         self._batch_url = self._url("/api/v1/runs/batch")
+        self._batch_update_url = self._url("/api/v1/runs/batch-update")
         self._metrics_url = self._url("/metrics")
         self._health_url = self._url("/health")
 
@@ -181,6 +182,11 @@ class ServiceApi:
             )
         except (orjson.JSONDecodeError, KeyError, TypeError) as error:
             return Unavailable(f"unreadable batch reply: {error}")
+
+    def batch_update_wire(self, body: Any) -> httpx.Response | Unavailable:
+        """`POST /api/v1/runs/batch-update` (creates and updates, answered per item): the
+        service's answer as it came, for the outbox's courier to read."""
+        return self._send("POST", self._batch_update_url, body)
 
     def _read(self, url: httpx.URL, params: dict[str, Any] | None = None) -> Any:
         response = self._send("GET", url if params is None else url.copy_merge_params(params))

@@ -117,6 +117,7 @@ class Lifecycle:
         self._workers: list[Worker] = []
         self._fork_hooks: list[Callable[[], None]] = []
         self._closed = False
+        self._all_started = False
         # A strong reference on purpose: lines queued by a client the agent dropped are
         # still written at exit. The fork hook must not keep the lifecycle alive.
         atexit.register(self.at_exit)
@@ -130,28 +131,40 @@ class Lifecycle:
         self._fork_hooks.append(reset)
 
     def ensure_started(self) -> None:
-        """Start every worker; one that cannot (no thread to be had) is tried again next time."""
+        """Start every worker; one that cannot (no thread to be had) is tried again next time.
+        Once all are started in this process, a flag (reset at fork and close) spares every
+        later run the workers' pid checks, a system call each."""
+        if self._all_started:
+            return
+        started = True
         for worker in self._workers:
             try:
                 worker.ensure_started()
             except Exception as error:
+                started = False
                 self._metrics.swallowed(
                     f"thread_start.{type(worker).__name__}", error, "could not start a background thread; it is tried again at the next run"
                 )
+        self._all_started = started and not self._closed
 
     def close(self, budget_s: object = None) -> None:
         """Drain every worker within `budget_s` (None, or anything but a number >= 0: the
         exit budget), once; the first ones (files) come first."""
+        self._close(time.monotonic() + self.budget(budget_s, "close"))
+
+    def budget(self, budget_s: object, method: str) -> float:
+        """`budget_s` as seconds to wait; the exit budget for None, and (warned about)
+        for anything but a number >= 0."""
         seconds = self._exit_budget_s if budget_s is None else _wait_seconds(budget_s)
         if seconds is None:
             self._metrics.swallowed(
-                "close.budget",
-                f"a close budget of type {type(budget_s).__name__} is not a number >= 0;"
+                f"{method}.budget",
+                f"a {method} budget of type {type(budget_s).__name__} is not a number >= 0;"
                 f" the exit budget ({self._exit_budget_s} s) is used instead",
-                "close() was given an unusable budget",
+                f"{method}() was given an unusable budget",
             )
             seconds = self._exit_budget_s
-        self._close(time.monotonic() + seconds)
+        return seconds
 
     def at_exit(self) -> None:
         # The budget bounds the whole exit, counted from its start (shared by every client),
@@ -165,6 +178,7 @@ class Lifecycle:
         if self._closed:
             return
         self._closed = True
+        self._all_started = False
         atexit.unregister(self.at_exit)
         for worker in self._workers:
             try:
@@ -173,6 +187,7 @@ class Lifecycle:
                 self._metrics.swallowed(f"drain.{type(worker).__name__}", error, "a background task could not finish at close")
 
     def after_fork(self) -> None:
+        self._all_started = False
         for reset in self._fork_hooks:
             reset()
         for worker in self._workers:

@@ -1,6 +1,6 @@
-"""An agent SIGKILLed in the middle of its load, after an outage made it buffer: every run
-that ended before the kill reaches the database after `telemetry sync`, with its final
-state; the runs open at the kill are ended as `timeout` by the lease sweep, so no zombie
+"""An agent SIGKILLed in the middle of its load, after an outage made it buffer (or, in
+background mode, keep its runs in the outbox): every run that ended before the kill
+reaches the database after `telemetry sync`, with its final state; the runs open at the kill are ended as `timeout` by the lease sweep, so no zombie
 `running` row is left."""
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ LEASE_S = 1
 WAIT_S = 120.0
 
 
-def test_runs_ended_before_an_agent_kill_arrive_and_open_ones_are_swept(tmp_path: Path) -> None:
+def test_runs_ended_before_an_agent_kill_arrive_and_open_ones_are_swept(tmp_path: Path, delivery: str) -> None:
     service = ServiceProcess(tmp_path / "telemetry.sqlite").start()
     journal_path, buffer_dir = tmp_path / "agent.journal", tmp_path / "buffer"
-    agent = start_agent("doomed", 100_000, journal_path, agent_env(service.url, tmp_path / "agent", buffer_dir), 0.1)
+    env = agent_env(service.url, tmp_path / "agent", buffer_dir, TELEMETRY_DELIVERY=delivery)
+    agent = start_agent("doomed", 100_000, journal_path, env, 0.1)
 
     def ended() -> int:
         return len(read_journal(journal_path).ended)

@@ -53,14 +53,15 @@ class Killer(threading.Thread):
             self.error = error
 
 
-def test_service_killed_repeatedly_under_load_loses_regresses_and_duplicates_nothing(tmp_path: Path) -> None:
+def test_service_killed_repeatedly_under_load_loses_regresses_and_duplicates_nothing(tmp_path: Path, delivery: str) -> None:
     seed = random.randrange(2**32)
     service = ServiceProcess(tmp_path / "telemetry.sqlite").start()
     buffer_dir = tmp_path / "buffer"  # shared by every agent, and by their sync threads
     journals = [tmp_path / f"agent-{index}.journal" for index in range(AGENTS)]
     agents = [
         start_agent(f"chaos-{index}", RUNS, journals[index],
-                    agent_env(service.url, tmp_path / f"agent-{index}", buffer_dir), LOAD_SECONDS / RUNS)
+                    agent_env(service.url, tmp_path / f"agent-{index}", buffer_dir, TELEMETRY_DELIVERY=delivery),
+                    LOAD_SECONDS / RUNS)
         for index in range(AGENTS)
     ]  # fmt: skip
     killer = Killer(service, agents, seed)
@@ -71,7 +72,8 @@ def test_service_killed_repeatedly_under_load_loses_regresses_and_duplicates_not
     assert [agent.returncode for agent in agents] == [0] * AGENTS, [err[-2000:] for _, err in outputs]
     assert killer.kills_during_load >= KILLS, f"seed {seed}: only {killer.kills_during_load} kills during the load"
     metrics = [json.loads(out.splitlines()[-1]) for out, _ in outputs]
-    assert sum(m.get("buffer.appended", 0) for m in metrics) > 0, "the outages never reached the agents"
+    met = sum(m.get("buffer.appended", 0) + m.get("outbox.unavailable", 0) for m in metrics)
+    assert met > 0, "the outages never reached the agents"
     if not service.is_running():
         service.start()
     synced = run_sync(buffer_dir, service.url, "--loop", "--max-seconds", "240")

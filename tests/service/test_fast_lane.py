@@ -1,4 +1,4 @@
-"""The fast lane serves `POST /api/v1/runs`, `/batch` and `PATCH /api/v1/runs/{event_id}`
+"""The fast lane serves `POST /api/v1/runs`, `/batch`, `/batch-update` and `PATCH /api/v1/runs/{event_id}`
 without FastAPI's routing; the
 documented FastAPI routes must answer exactly the same. Same requests to the real service
 (fast lane) and to the application without it (in-process ASGI, its own real SQLite file)."""
@@ -38,6 +38,13 @@ _REQUESTS: list[tuple[str, str, bytes]] = [
     ("POST", "/api/v1/runs", orjson.dumps(run_body(event_id="parity/slash"))),
     ("POST", "/api/v1/runs/batch", orjson.dumps([run_body(event_id="parity-2"), run_body(event_id="parity\n3")])),
     ("PATCH", "/api/v1/runs/parity%2Fslash", orjson.dumps({"status": "success"})),
+    ("POST", "/api/v1/runs/batch-update", orjson.dumps([
+        {"operation": "create", "record": run_body(event_id="parity-4")},
+        {"operation": "update", "fields": ["status"], "record": run_body(event_id="parity-4", status="failure")},
+        {"operation": "update", "fields": ["status"], "record": run_body(event_id="parity-5", status="failure")},
+        {"operation": "update", "fields": ["bogus"], "record": run_body(event_id="parity-4", bogus=1)},
+    ])),
+    ("POST", "/api/v1/runs/batch-update", b"{}"),
 ]
 
 
@@ -59,7 +66,7 @@ def test_fast_lane_and_documented_routes_answer_the_same(service: Any, tmp_path:
         replies = [client.request(method, path, content=body) for method, path, body in _REQUESTS]
     fast = [(reply.status_code, reply.json()) for reply in replies]
     routed = asyncio.run(_without_fast_lane(tmp_path / "routed.sqlite"))
-    assert [status for status, _ in fast] == [201, 201, 422, 422, 422, 200, 422, 200, 200, 422, 422, 404, 404, 422, 200, 404]
+    assert [status for status, _ in fast] == [201, 201, 422, 422, 422, 200, 422, 200, 200, 422, 422, 404, 404, 422, 200, 404, 200, 422]
     assert fast[8][1]["updated_fields"] == ["heartbeat_at"]  # a terminal run stays terminal
     assert fast[14][1]["inserted"] == 1 and fast[14][1]["errors"][0]["index"] == 1
     assert fast == routed

@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 
+from tests.support.delivery import delivery  # noqa: F401 (a fixture of these tests)
 from tests.support.service import ServiceProcess
 
 
 @pytest.fixture
-def make_client(tmp_path: Path) -> Iterator[Callable[..., Any]]:
-    """Build clients on `tmp_path/base` (override any config field); closed after the test."""
+def make_client(tmp_path: Path, delivery: str) -> Iterator[Callable[..., Any]]:
+    """Build clients on `tmp_path/base` (override any config field), in each delivery mode
+    in turn; closed after the test."""
     from telemetry import TelemetryClient
     from tests.shell.helpers import fast_config
 
@@ -34,8 +36,21 @@ def make_client(tmp_path: Path) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture(scope="session")
-def shared_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    """One real service for every client test that only adds rows under its own run ids."""
-    service = ServiceProcess(tmp_path_factory.mktemp("shared-service") / "telemetry.sqlite").start()
-    yield service
-    service.stop()
+def shared_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
+    """The shared services by delivery mode, each started on first use."""
+    services: dict[str, ServiceProcess] = {}
+    yield services
+    for service in services.values():
+        service.stop()
+
+
+@pytest.fixture
+def shared_service(
+    shared_services: dict[str, ServiceProcess], delivery: str, tmp_path_factory: pytest.TempPathFactory
+) -> ServiceProcess:
+    """One real service per delivery mode for every client test that only adds rows under
+    its own run ids (the tests of the spec's run-id rules use fixed ones, once per mode)."""
+    if delivery not in shared_services:
+        directory = tmp_path_factory.mktemp(f"shared-service-{delivery}")
+        shared_services[delivery] = ServiceProcess(directory / "telemetry.sqlite").start()
+    return shared_services[delivery]

@@ -5,6 +5,8 @@ knows goes to `rejected/`; with neither service nor buffer, the spec's error tup
 
 from __future__ import annotations
 
+import pytest
+
 import re
 import subprocess
 import sys
@@ -50,6 +52,7 @@ def test_a_commit_for_a_run_not_held_is_buffered_while_the_service_is_down_and_s
         ender = make_client(service.url)
         run_id = ender.start_run("agent", "job")
         ender.end_run(run_id)
+        assert ender.flush(10.0)  # background mode: the run reached the service before it stops
         service.stop()
         stranger = make_client(service.url)  # never held the run: another process, say
         _assert_buffered(stranger.associate_commit(run_id, *COMMIT), run_id)
@@ -81,6 +84,7 @@ def test_a_commit_for_a_run_nobody_knows_is_rejected_with_the_reason_and_sync_st
     assert stored_runs(shared_service.url, "never-started") == []
 
 
+@pytest.mark.sync_only("inspects the classic buffer files a down service leaves; in background mode runs wait in the outbox (tests/outbox)")
 def test_a_commit_and_the_create_of_its_run_both_buffered_converge_after_sync(
     make_client: ClientFactory, tmp_path: Path
 ) -> None:
@@ -103,6 +107,7 @@ def test_a_commit_and_the_create_of_its_run_both_buffered_converge_after_sync(
         service.stop()
 
 
+@pytest.mark.sync_only("the commit finds its run's create in the classic buffer; in background mode the create waits in another client's outbox")
 def test_a_commit_for_a_run_whose_create_is_still_buffered_waits_in_the_buffer(
     shared_service: ServiceProcess, make_client: ClientFactory, tmp_path: Path
 ) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from telemetry import TelemetryClient
-from tests.shell.helpers import ClientFactory, buffer_entries, ndjson_lines, python_process
+from tests.shell.helpers import ClientFactory, ndjson_lines, on_disk, python_process
 from tests.support.receiver import closed_port_url
 from tests.support.service import ServiceProcess
 
@@ -35,7 +35,7 @@ def test_many_threads_on_one_client(shared_service: ServiceProcess, make_client:
         thread.start()
     for thread in threads:
         thread.join()
-    client.flush()
+    assert client.flush(30.0)
 
     total = THREADS * RUNS_PER_THREAD
     assert len(set(run_ids)) == total
@@ -45,14 +45,15 @@ def test_many_threads_on_one_client(shared_service: ServiceProcess, make_client:
     assert client.get_run_id_metrics()["run_id_metrics"]["custom_accepted"] == total
     lines = ndjson_lines(tmp_path / "base" / "ndjson")
     assert len(lines) == total * (2 + EVENTS_PER_RUN)
-    assert buffer_entries(tmp_path / "base" / "buffer") == []
+    assert on_disk(tmp_path / "base" / "buffer") == []  # all delivered (background: all acknowledged)
 
 
-def test_many_processes_on_one_ndjson_file_and_buffer_dir(tmp_path: Path) -> None:
+def test_many_processes_on_one_ndjson_file_and_buffer_dir(tmp_path: Path, delivery: str) -> None:
     code = """
 import sys
 from telemetry import TelemetryClient, TelemetryConfig
-client = TelemetryClient(TelemetryConfig(api_url=sys.argv[1], base_dir=sys.argv[2], ndjson_flush_interval_s=0.001, sync_interval_s=0))
+client = TelemetryClient(TelemetryConfig(api_url=sys.argv[1], base_dir=sys.argv[2], ndjson_flush_interval_s=0.001, sync_interval_s=0,
+                                         delivery=sys.argv[4]))
 for number in range(10):
     run_id = client.start_run("proc", "job", run_id=f"{sys.argv[3]}-{number}")
     for step in range(100):
@@ -60,7 +61,7 @@ for number in range(10):
     client.end_run(run_id)
 """
     url = closed_port_url()
-    processes = [python_process(code, url, str(tmp_path), f"p{n}") for n in range(4)]
+    processes = [python_process(code, url, str(tmp_path), f"p{n}", delivery) for n in range(4)]
     for process in processes:
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == 0, stderr
@@ -69,7 +70,7 @@ for number in range(10):
     assert len(lines) == 4 * 10 * (100 + 2)
     steps = sorted((line["run_id"], line["payload"]["step"]) for line in lines if line["kind"] == "event")
     assert steps == sorted((f"p{n}-{r}", s) for n in range(4) for r in range(10) for s in range(100))
-    entries = buffer_entries(tmp_path / "buffer")
+    entries = on_disk(tmp_path / "buffer")  # background mode: four processes' outbox segments
     assert sorted((e.operation, e.record.run_id) for e in entries) == sorted(
         (op, f"p{n}-{r}") for n in range(4) for r in range(10) for op in ("create", "update")
     )

@@ -8,9 +8,7 @@ import errno
 import json
 import logging
 import os
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from telemetry.shell.self_metrics import SelfMetrics
 from tests.shell.helpers import ClientFactory, buffer_entries, ndjson_lines, stored_runs
 from tests.support.waiting import eventually, wait_for
 from tests.support.receiver import HANG, HungPort, Receiver, Reply, closed_port_url
+from tests.support.disks import tiny_disk  # noqa: F401 (a fixture)
 from tests.support.service import ServiceProcess
 
 
@@ -48,6 +47,7 @@ def assert_all_buffered(buffer_dir: Path, run_ids: list[str]) -> None:
     assert [e.record.items_succeeded for e in ends] == [0, 1, 2]
 
 
+@pytest.mark.sync_only("inspects the classic buffer files a down service leaves; in background mode runs wait in the outbox (tests/outbox)")
 def test_refused_service_buffers_every_start_and_end(
     make_client: ClientFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -77,6 +77,7 @@ def test_commits_are_buffered_while_the_service_is_down(make_client: ClientFacto
     assert ok and "buffered" in message  # by run id: tests/shell/test_client_commits.py
 
 
+@pytest.mark.sync_only("the caller's wait for a hung service; in background mode the caller never waits for the service")
 def test_hung_service_costs_one_timeout_then_goes_straight_to_the_buffer(make_client: ClientFactory, tmp_path: Path) -> None:
     with HungPort() as hung:
         client = make_client(hung.url, breaker_cooldown_s=60.0)
@@ -87,6 +88,7 @@ def test_hung_service_costs_one_timeout_then_goes_straight_to_the_buffer(make_cl
     assert metrics["delivery.fallback.unavailable"] == 1 and metrics["breaker.short_circuited"] == 5
 
 
+@pytest.mark.sync_only("the caller's wait for a hung service; in background mode the caller never waits for the service")
 def test_hung_http_server_is_detected_by_the_read_timeout(make_client: ClientFactory, tmp_path: Path) -> None:
     with Receiver(HANG) as receiver:
         client = make_client(receiver.url, breaker_cooldown_s=60.0)
@@ -95,6 +97,7 @@ def test_hung_http_server_is_detected_by_the_read_timeout(make_client: ClientFac
     assert_all_buffered(tmp_path / "base" / "buffer", run_ids)
 
 
+@pytest.mark.sync_only("the breaker and buffer of the caller's own requests; in background mode the courier backs off and keeps the outbox")
 @pytest.mark.parametrize("reply", [Reply(500, {"detail": "boom"}), Reply(503), Reply(429, {}, {"Retry-After": "30"})])
 def test_server_errors_and_throttling_are_buffered(reply: Reply, make_client: ClientFactory, tmp_path: Path) -> None:
     with Receiver(reply) as receiver:
@@ -104,20 +107,22 @@ def test_server_errors_and_throttling_are_buffered(reply: Reply, make_client: Cl
     assert client.self_metrics()["breaker.opened"] == 1
 
 
-def test_a_refused_record_goes_to_rejected_with_the_reason(make_client: ClientFactory, tmp_path: Path) -> None:
+def test_a_refused_record_goes_to_rejected_with_the_reason(make_client: ClientFactory, tmp_path: Path, delivery: str) -> None:
     with Receiver(Reply(422, {"detail": "agent_name: too odd"})) as receiver:
         client = make_client(receiver.url)
         run_id = client.start_run("agent", "job")
+        assert client.flush(10.0)  # background mode: the courier's answer is in
     rejected = tmp_path / "base" / "buffer" / "rejected"
     [entry] = buffer_entries(rejected)
     assert entry.operation == "create" and entry.record.run_id == run_id
     reason = next(rejected.glob("*.reason.txt")).read_text()
     assert "HTTP 422" in reason and "too odd" in reason
     assert buffer_entries(tmp_path / "base" / "buffer") == []
-    assert client.self_metrics()["buffer.rejected"] == 1
-    assert client.self_metrics()["errors.delivery.refused"] == 1
+    counted = ("buffer.rejected", "errors.delivery.refused") if delivery == "sync" else ("outbox.rejected", "errors.outbox.rejected")
+    assert [client.self_metrics()[name] for name in counted] == [1, 1]
 
 
+@pytest.mark.sync_only("the breaker guards the caller's own requests, which background mode does not send")
 def test_the_breaker_closes_again_once_a_probe_reaches_the_service(make_client: ClientFactory) -> None:
     with Receiver(Reply(201)) as receiver:
         receiver.script(HANG)
@@ -150,6 +155,7 @@ def test_lines_held_while_the_ndjson_dir_is_unwritable_arrive_in_order_once_it_i
     with caplog.at_level(logging.WARNING, logger="telemetry"):
         run_ids = run_three(client)
         time.sleep(1.0)  # the writer retries meanwhile, backing off
+    assert client.flush(10.0)  # background mode: the runs are delivered by now
     for run_id in run_ids:
         assert stored_runs(shared_service.url, run_id)[0]["status"] == "success"
     metrics = client.self_metrics()
@@ -228,18 +234,7 @@ def test_unwritable_buffer_dir_with_service_down_keeps_the_ndjson_backup(make_cl
     assert metrics["errors.AppendBuffer.NotADirectoryError"] == 6
 
 
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 64 KiB tmpfs: a real disk-full. Needs root with mount rights."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()}); the ENOSPC test covers it")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
+@pytest.mark.sync_only("counts the buffer files that fit on a full disk; background mode's full disk: tests/outbox/test_disk_full.py")
 def test_disk_full_never_raises_and_keeps_what_was_written(tiny_disk: Path, make_client: ClientFactory) -> None:
     client = make_client(closed_port_url(), base_dir=tiny_disk, ndjson_flush_interval_s=0.0)
     started = [client.start_run("agent", "job", input_summary="x" * 500) for _ in range(120)]

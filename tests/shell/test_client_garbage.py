@@ -22,7 +22,7 @@ from unittest import mock
 import attrs
 import httpx
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from telemetry import TelemetryClient, TelemetryConfig
@@ -34,14 +34,15 @@ from tests.support.receiver import closed_port_url
 from tests.support.service import ServiceProcess
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def garbage_client(shared_service: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TelemetryClient]:
+    """One client for all the examples of a test (in each delivery mode)."""
     client = TelemetryClient(fast_config(shared_service.url, base_dir=tmp_path_factory.mktemp("garbage")))
     yield client
     client.close()
 
 
-@settings(max_examples=40)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(agent=garbage, job=garbage, trigger=garbage, custom=garbage, start=fields, later=fields, status=garbage, event=garbage, payload=garbage)
 def test_garbage_never_raises_and_every_accepted_run_arrives(
     garbage_client: TelemetryClient,
@@ -67,6 +68,7 @@ def test_garbage_never_raises_and_every_accepted_run_arrives(
 
     # The run's own row (custom ids may repeat across examples): found by its event id.
     event_id = client._state.recent.runs[run_id].event_id
+    assert client.flush(10.0)
     row = httpx.get(f"{shared_service.url}/api/v1/runs/{event_id}", timeout=10).json()
     assert row["run_id"] == run_id and row["status"] in TERMINAL_STATUSES
     assert_nothing_lost(client)
@@ -83,7 +85,7 @@ def assert_nothing_lost(client: TelemetryClient) -> None:
     assert lost == {}, metrics
 
 
-@settings(max_examples=20)
+@settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(anything=garbage)
 def test_the_read_methods_never_raise(garbage_client: TelemetryClient, anything: Any) -> None:
     assert isinstance(garbage_client.get_stats(), dict)

@@ -24,6 +24,7 @@ def _no_thread_to_be_had(self: threading.Thread) -> None:
     raise RuntimeError("can't start new thread")
 
 
+@pytest.mark.sync_only("without a thread background mode cannot deliver: the run stays in the outbox for the next client or telemetry sync")
 def test_a_run_started_when_no_thread_can_start_is_delivered_active_and_on_disk(
     shared_service: ServiceProcess, make_client: ClientFactory, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,

@@ -1,7 +1,8 @@
 """Threads and process lifecycle, each in a fresh interpreter: no thread at import, lazy
 start, interpreter exit (normal, by exception, with a hung service, within the budget for
 one client or several), kill -9 after flush(), a real SIGINT inside track_run or inside a
-start_run waiting on a hung service, and fork."""
+start_run waiting on a hung service, and fork; in both delivery modes (the scripts' clients
+take theirs from TELEMETRY_DELIVERY)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.shell.helpers import buffer_entries, ndjson_lines, python_process, run_python
+import pytest
+
+from tests.shell.helpers import ndjson_lines, on_disk, python_process, run_python
 from tests.support.receiver import HANG, HungPort, Receiver, Reply, closed_port_url
 from tests.support.waiting import wait_for
 
@@ -20,7 +23,8 @@ PRELUDE = """
 import json, os, sys, threading, time
 from telemetry import TelemetryClient, TelemetryConfig
 def make(base, url, **extra):
-    settings = dict(connect_timeout_s=0.3, read_timeout_s=0.5, breaker_cooldown_s=60.0, sync_interval_s=0.0)
+    settings = dict(connect_timeout_s=0.3, read_timeout_s=0.5, breaker_cooldown_s=60.0, sync_interval_s=0.0,
+                    delivery=os.environ.get("TELEMETRY_DELIVERY", "sync"))
     settings.update(extra)
     return TelemetryClient(TelemetryConfig(api_url=url, base_dir=base, **settings))
 """
@@ -31,7 +35,7 @@ def script(body: str, **values: object) -> str:
     return PRELUDE + assignments + body
 
 
-def test_no_thread_at_import_and_threads_start_lazily(tmp_path: Path) -> None:
+def test_no_thread_at_import_and_threads_start_lazily(tmp_path: Path, delivery: str) -> None:
     done = run_python(script(
         """
 import telemetry.shell.client
@@ -50,7 +54,8 @@ print(json.dumps([after_event, after_start]))
     assert done.returncode == 0, done.stderr
     after_event, after_start = json.loads(done.stdout)
     assert after_event == ["telemetry-ndjson"]
-    assert after_start == ["telemetry-heartbeat", "telemetry-ndjson", "telemetry-sync"]
+    courier = ["telemetry-outbox"] if delivery == "background" else []
+    assert after_start == ["telemetry-heartbeat", "telemetry-ndjson", *courier, "telemetry-sync"]
 
 
 # Exit time is measured from the agent's last call (printed by the child) to the parent
@@ -73,7 +78,7 @@ def _exit_seconds(code: str, ready: Callable[[], object] = lambda: None) -> tupl
     return ended - last_call, subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def test_exit_with_a_hung_service_leaves_every_record_on_disk_within_the_budget(tmp_path: Path) -> None:
+def test_exit_with_a_hung_service_leaves_every_record_on_disk_within_the_budget(tmp_path: Path, delivery: str) -> None:
     with HungPort() as hung, Receiver(HANG) as export:
         seconds, done = _exit_seconds(script(
             """
@@ -90,7 +95,7 @@ print("last-call", time.monotonic())
         ))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert seconds <= 1.0 + EXIT_MARGIN_S
-    entries = buffer_entries(tmp_path / "buffer")
+    entries = on_disk(tmp_path / "buffer")
     assert sorted((e.operation, e.record.run_id) for e in entries) == sorted(
         (operation, f"hung-{n}") for n in range(10) for operation in ("create", "update")
     )
@@ -100,7 +105,8 @@ print("last-call", time.monotonic())
     assert metrics["export.dropped_at_exit"] >= 1
 
 
-def test_exit_does_not_wait_for_a_sync_request_the_service_never_answers(tmp_path: Path) -> None:
+@pytest.mark.sync_only("the buffer files' sync thread is what hangs here; background runs are in the outbox")
+def test_exit_does_not_wait_for_a_sync_request_the_service_never_answers(tmp_path: Path, delivery: str) -> None:
     """The background sync's batch is in flight when the agent exits; the service read it
     and never answers, and the read timeout is far past the budget. The sync's threads are
     daemons and the drain waits only briefly, so the exit keeps to its budget; the entries
@@ -122,10 +128,10 @@ print("last-call", time.monotonic())
         ), ready=lambda: wait_for(lambda: any(r.path.endswith("/batch") for r in service.requests), "the sync's batch", timeout=30.0))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert seconds <= 1.0 + EXIT_MARGIN_S
-    assert len(buffer_entries(tmp_path / "buffer")) == 10
+    assert len(on_disk(tmp_path / "buffer")) == 10
 
 
-def test_several_clients_exit_within_one_budget_not_one_each(tmp_path: Path) -> None:
+def test_several_clients_exit_within_one_budget_not_one_each(tmp_path: Path, delivery: str) -> None:
     # Each client's export hangs until exit: one budget each would take 3 x 1.75 s.
     with HungPort() as hung, Receiver(HANG) as export:
         seconds, done = _exit_seconds(script(
@@ -139,10 +145,10 @@ print("last-call", time.monotonic())
         ))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert seconds <= 2.0 + EXIT_MARGIN_S - 0.5
-    assert len(buffer_entries(tmp_path / "0" / "buffer") + buffer_entries(tmp_path / "2" / "buffer")) == 4
+    assert len(on_disk(tmp_path / "0" / "buffer") + on_disk(tmp_path / "2" / "buffer")) == 4
 
 
-def test_normal_exit_and_an_uncaught_exception_write_every_queued_event(tmp_path: Path) -> None:
+def test_normal_exit_and_an_uncaught_exception_write_every_queued_event(tmp_path: Path, delivery: str) -> None:
     body = """
 client = make(base, url)
 for number in range(2000):
@@ -157,7 +163,7 @@ if crash:
         assert [line["payload"]["n"] for line in ndjson_lines(base / "ndjson")] == list(range(2000))
 
 
-def test_kill_9_after_flush_loses_nothing(tmp_path: Path) -> None:
+def test_kill_9_after_flush_loses_nothing(tmp_path: Path, delivery: str) -> None:
     process = python_process(script(
         """
 client = make(base, url)
@@ -175,7 +181,7 @@ time.sleep(60)
     assert len(ndjson_lines(tmp_path / "ndjson")) == 500
 
 
-def test_sigint_inside_track_run_records_cancelled_and_stops_the_agent(tmp_path: Path) -> None:
+def test_sigint_inside_track_run_records_cancelled_and_stops_the_agent(tmp_path: Path, delivery: str) -> None:
     process = python_process(script(
         """
 client = make(base, url)
@@ -190,11 +196,11 @@ print("not reached")
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode != 0 and "KeyboardInterrupt" in stderr and "not reached" not in stdout
-    end = [e for e in buffer_entries(tmp_path / "buffer") if e.operation == "update"]
+    end = [e for e in on_disk(tmp_path / "buffer") if e.operation == "update"]
     assert [(e.record.run_id, e.record.status) for e in end] == [("interrupted", "cancelled")]
 
 
-def test_a_forked_child_gets_its_own_threads_and_loses_nothing(tmp_path: Path) -> None:
+def test_a_forked_child_gets_its_own_threads_and_loses_nothing(tmp_path: Path, delivery: str) -> None:
     done = run_python(script(
         """
 client = make(base, url)
@@ -222,12 +228,13 @@ os.waitpid(pid, 0)
     assert sorted(e["payload"]["n"] for e in events if e["run_id"] == "child") == list(range(200))
     assert sorted(e["payload"]["n"] for e in events if e["run_id"] == "parent" and e["payload"]) == list(range(200))
     assert sum(e["event_type"] == "before-fork" for e in events) == 1  # not written twice
-    assert [e.record.job_type for e in buffer_entries(tmp_path / "buffer")] == ["child-job", "child-job"]
+    assert [e.record.job_type for e in on_disk(tmp_path / "buffer")] == ["child-job", "child-job"]
     child_threads = json.loads((tmp_path / "child.json").read_text())
     assert "telemetry-ndjson" in child_threads
 
 
-def test_ctrl_c_while_start_run_waits_on_a_hung_service_reaches_the_agent(tmp_path: Path) -> None:
+@pytest.mark.sync_only("in background mode start_run never waits on the service")
+def test_ctrl_c_while_start_run_waits_on_a_hung_service_reaches_the_agent(tmp_path: Path, delivery: str) -> None:
     with HungPort() as hung:
         done = run_python(script(
             """
@@ -251,4 +258,4 @@ print("after", run_id)
     interrupted, after = done.stdout.splitlines()
     assert interrupted.startswith("interrupted after") and float(interrupted.split()[-1]) < 3.0
     assert after == "after after"
-    assert [(e.operation, e.record.run_id) for e in buffer_entries(tmp_path / "buffer")] == [("create", "after"), ("update", "after")]
+    assert [(e.operation, e.record.run_id) for e in on_disk(tmp_path / "buffer")] == [("create", "after"), ("update", "after")]

@@ -105,6 +105,7 @@ def test_a_full_queue_writes_in_the_callers_thread_and_loses_nothing(tmp_path: P
     assert sorted(line["payload"]["n"] for line in ndjson_lines(tmp_path)) == list(range(10))
 
 
+@pytest.mark.sync_only("a send that raises on the caller's thread; in background mode the caller only appends to the outbox")
 def test_a_performer_that_raises_runs_the_fallback_and_logs_once(
     make_client: ClientFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

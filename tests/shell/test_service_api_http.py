@@ -54,6 +54,7 @@ def test_hung_server_is_a_read_timeout_and_is_not_sent_again() -> None:
         api.close()
 
 
+@pytest.mark.sync_only("counts the caller's own requests on a keep-alive connection")
 def test_service_keep_alive_expiry_never_reaches_the_agent(
     make_client: ClientFactory, service: ServiceProcess, tmp_path: Path
 ) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support.delivery import delivery  # noqa: F401 (a fixture of these tests)
 from tests.support.service import ServiceProcess
 
 if TYPE_CHECKING:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from telemetry.effects.records import BufferEntry
 from telemetry.shell.buffer import BufferDirectory
+from tests.support.outbox_appender import killed_appender
 from tests.support.service import ServiceProcess, free_port
 from tests.sync.helpers import simple_record, write_entry
 
@@ -98,3 +99,21 @@ def test_sync_loop_refuses_a_malformed_url_instead_of_retrying_forever(tmp_path:
     stderr = _refused_in_one_line("--buffer-dir", str(tmp_path), env={"TELEMETRY_API_URL": "localhost:8765"})
     assert "TELEMETRY_API_URL 'localhost:8765'" in stderr
     assert len(BufferDirectory(tmp_path).pending()) == 1
+
+
+def test_sync_drains_both_the_buffer_files_and_a_dead_process_outbox(shared_service: ServiceProcess, tmp_path: Path) -> None:
+    write_entry(tmp_path, 0, BufferEntry("create", simple_record()))
+    last = killed_appender(tmp_path, f"sync-cli-{os.getpid()}-{time.time_ns()}", 50)
+    result = _sync("--buffer-dir", str(tmp_path), "--api-url", shared_service.url)
+    assert result.returncode == 0, result.stderr
+    summary = _summary(result.stdout)
+    assert summary["delivered"] + summary["duplicates"] >= 1 + 2 * (last + 1) and summary["remaining"] == 0
+    assert BufferDirectory(tmp_path).pending() == [] and list((tmp_path / "outbox").glob("*.seg")) == []
+
+
+def test_sync_with_the_service_down_keeps_a_dead_process_outbox_and_exits_1(tmp_path: Path) -> None:
+    killed_appender(tmp_path, f"sync-down-{os.getpid()}", 5)
+    result = _sync("--buffer-dir", str(tmp_path), "--api-url", f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 1
+    assert _summary(result.stdout)["remaining"] >= 1 and "service unavailable (outbox)" in result.stderr
+    assert list((tmp_path / "outbox").glob("*.seg"))

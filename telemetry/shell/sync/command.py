@@ -1,5 +1,6 @@
 """`telemetry sync`: drain a buffer directory into the service from the command line, with a
-progress bar and a final summary. Exit code 0 when the buffer is empty afterwards, 1 when
+progress bar and a final summary: the buffer files, and the outbox segments of processes
+that are gone (`telemetry.shell.outbox.drain`). Exit code 0 when the buffer is empty afterwards, 1 when
 entries remain (service down, not authorized, or the buffer directory cannot be written),
 2 for a mistake in the call (a buffer directory that does not exist, a malformed URL)."""
 
@@ -10,6 +11,7 @@ import random
 import time
 from pathlib import Path
 
+import attrs
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -18,11 +20,25 @@ from rich.table import Table
 from telemetry.cli_config import ConfigMistake, service_url
 from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.config import TelemetryConfig
+from telemetry.shell.outbox.drain import drain_outbox
 from telemetry.shell.service_api import ServiceApi
 from telemetry.shell.sync.worker import SyncReport, SyncWorker
 from telemetry.shell.workers import backoff_delay
 
 _COUNTS = ("delivered", "duplicates", "quarantined", "rejected", "remaining")
+
+
+def _with_outbox(report: SyncReport, buffer_dir: Path, api: ServiceApi) -> SyncReport:
+    """`report` with the drain of the outbox's dead segments added to it."""
+    outbox = drain_outbox(buffer_dir, api)
+    drained = SyncReport(
+        outbox.delivered, outbox.duplicates, outbox.quarantined, outbox.rejected,
+        errors=() if outbox.unavailable is None else (f"service unavailable (outbox): {outbox.unavailable}",),
+    )  # fmt: skip
+    unavailable = report.service_unavailable or outbox.unavailable is not None
+    return attrs.evolve(
+        drained.then(report), remaining=report.remaining + outbox.segments_left, service_unavailable=unavailable
+    )
 
 
 def _summary(report: SyncReport) -> Table:
@@ -53,7 +69,7 @@ def _drain(worker: SyncWorker, loop: bool, max_seconds: float | None, console: C
             bar.update(task, completed=done, total=listed, refresh=True)
 
         while True:
-            report = worker.run_once(advanced)
+            report = _with_outbox(worker.run_once(advanced), worker.buffer.path, worker.api)
             total = total.then(report)
             progressed = report.delivered + report.duplicates + report.quarantined + report.rejected > 0
             if not loop or report.remaining == 0 or not (report.service_unavailable or progressed):

@@ -1,0 +1,27 @@
+"""The delivery modes the client, sync and chaos tests run in: the fixture `delivery` is each
+mode in turn (a test that asks for it, or for `make_client`, runs once per mode). It sets
+`TELEMETRY_DELIVERY` for clients configured from the environment (agent processes) and the
+mode of `fast_config`; a test that builds its own `TelemetryConfig` passes
+`delivery=delivery`. Runs in background mode are not in the service when `end_run` returns:
+a test that reads the service first calls `client.flush()`. A test of the synchronous path
+itself (the caller's own requests, its breaker, the classic buffer files a down service
+leaves) is marked `sync_only` with the reason, and skipped in background mode."""
+
+from __future__ import annotations
+
+import pytest
+
+MODES = ("sync", "background")
+
+
+@pytest.fixture(params=MODES)
+def delivery(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    from tests.shell.helpers import FAST
+
+    mode: str = request.param
+    marker = request.node.get_closest_marker("sync_only")
+    if mode == "background" and marker is not None:
+        pytest.skip(f"sync delivery only: {marker.args[0]}")
+    monkeypatch.setenv("TELEMETRY_DELIVERY", mode)
+    monkeypatch.setitem(FAST, "delivery", mode)
+    return mode
