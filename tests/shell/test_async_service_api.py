@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import attrs
 import pytest
@@ -34,23 +35,32 @@ async def _always(run_id: str) -> bool:
     return True
 
 
+def _on_a_loop(url: str, steps: Callable[[AsyncServiceApi], Awaitable[list[object]]]) -> list[object]:
+    """What `steps` returned, run on a fresh event loop with an api for `url`, closed after."""
+
+    async def scenario() -> list[object]:
+        api = AsyncServiceApi(url)
+        try:
+            return await steps(api)
+        finally:
+            await api.aclose()
+
+    return asyncio.run(scenario())
+
+
 @SERVICE_ONLY
 def test_creates_updates_and_associates_a_commit_by_run_id(shared_service: ServiceProcess) -> None:
     run = _record()
 
-    async def scenario() -> list[object]:
-        api = AsyncServiceApi(shared_service.url)
-        try:
-            return [
-                await api.create(run),
-                await api.create(run),
-                await api.patch(attrs.evolve(run, status="success"), ("status",)),
-                await associate_by_run_id(api, run.run_id, COMMIT, _never),
-            ]
-        finally:
-            await api.aclose()
+    async def steps(api: AsyncServiceApi) -> list[object]:
+        return [
+            await api.create(run),
+            await api.create(run),
+            await api.patch(attrs.evolve(run, status="success"), ("status",)),
+            await associate_by_run_id(api, run.run_id, COMMIT, _never),
+        ]
 
-    assert asyncio.run(scenario()) == [Delivered("created"), Delivered("duplicate"), Delivered("updated"), Delivered("success")]
+    assert _on_a_loop(shared_service.url, steps) == [Delivered("created"), Delivered("duplicate"), Delivered("updated"), Delivered("success")]
     [row] = stored_runs(shared_service.url, run.run_id)
     assert row["status"] == "success" and row["git_commit_hash"] == COMMIT.commit_hash
 
@@ -59,30 +69,22 @@ def test_creates_updates_and_associates_a_commit_by_run_id(shared_service: Servi
 def test_a_run_nobody_holds_is_unknown_or_buffered_and_an_unknown_update_is_not_found(shared_service: ServiceProcess) -> None:
     run = _record()
 
-    async def scenario() -> list[object]:
-        api = AsyncServiceApi(shared_service.url)
-        try:
-            return [
-                await associate_by_run_id(api, run.run_id, COMMIT, _never),
-                await associate_by_run_id(api, run.run_id, COMMIT, _always),
-                await api.patch(run, ("status",)),
-            ]
-        finally:
-            await api.aclose()
+    async def steps(api: AsyncServiceApi) -> list[object]:
+        return [
+            await associate_by_run_id(api, run.run_id, COMMIT, _never),
+            await associate_by_run_id(api, run.run_id, COMMIT, _always),
+            await api.patch(run, ("status",)),
+        ]
 
-    unknown, buffered, patched = asyncio.run(scenario())
+    unknown, buffered, patched = _on_a_loop(shared_service.url, steps)
     assert isinstance(unknown, RunUnknown) and run.run_id in unknown.reason
     assert buffered == RunBuffered(run.run_id)
     assert isinstance(patched, NotFound)
 
 
 def test_a_closed_port_is_unavailable_for_writes_reads_and_the_commit_rule() -> None:
-    async def scenario() -> list[object]:
-        api = AsyncServiceApi(closed_port_url())
-        try:
-            return [await api.create(_record()), await api.health(), await associate_by_run_id(api, "r", COMMIT, _always)]
-        finally:
-            await api.aclose()
+    async def steps(api: AsyncServiceApi) -> list[object]:
+        return [await api.create(_record()), await api.health(), await associate_by_run_id(api, "r", COMMIT, _always)]
 
-    results = asyncio.run(scenario())
+    results = _on_a_loop(closed_port_url(), steps)
     assert all(isinstance(result, Unavailable) and "ConnectError" in result.reason for result in results)
