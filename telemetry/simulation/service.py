@@ -9,7 +9,7 @@ Answers are built as in-memory `httpx.Response`s: no socket is ever opened."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import httpx
@@ -30,6 +30,7 @@ _REFUSED = "ConnectError: [Errno 111] Connection refused"
 _TIMED_OUT = "ReadTimeout: timed out"
 _UNAUTHORIZED = "missing or invalid bearer token"
 _LOOKUP_LIMIT = 10  # what the client's `find_runs` asks for
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -77,6 +78,14 @@ class SimulatedService:
     def health(self) -> dict[str, Any] | Outcome:
         return self._read("/health", {"status": "ok"}, open_path=True)
 
+    def probe(self) -> tuple[dict[str, Any] | Outcome, float]:
+        """`GET /health` from a background thread: the answer, and the simulated seconds it
+        takes to come (the caller does not wait for it)."""
+        if self._conditions().service == "slow":
+            self.requests.append(ServiceRequest(self._clock.monotonic() + self._read_timeout_s, "GET", "/health", "timed out"))
+            return Unavailable(_TIMED_OUT), self._read_timeout_s
+        return self.health(), 0.0
+
     def _write(self, method: str, path: str, answer: Callable[[], tuple[int, Any]]) -> Outcome:
         conditions = self._conditions()
         if conditions.service == "refusing":
@@ -86,7 +95,7 @@ class SimulatedService:
             return unreached
         return self._answered(method, path, *answer())
 
-    def _read(self, path: str, content: Any, open_path: bool = False) -> Any:
+    def _read(self, path: str, content: T, open_path: bool = False) -> T | Outcome:
         unreached = self._unreached("GET", path, self._conditions(), open_path)
         if unreached is not None:
             return unreached

@@ -13,7 +13,6 @@ import attrs
 
 from telemetry.effects.records import BufferEntry, CommitEntry, RunEvent, RunRecord
 from telemetry.effects.vocabulary import NdjsonKind
-from telemetry.simulation.clock import SimulatedClock
 from telemetry.simulation.conditions import Conditions
 
 Entry = BufferEntry | CommitEntry
@@ -46,34 +45,32 @@ class NdjsonLine:
 
 
 class SimulatedBuffer:
-    """The buffer directory, in memory."""
+    """The buffer directory, in memory, with the calls the client's `BufferSink` makes."""
 
-    def __init__(self, clock: SimulatedClock, conditions: Callable[[], Conditions]) -> None:
-        self._clock = clock
+    def __init__(self, conditions: Callable[[], Conditions]) -> None:
         self._conditions = conditions
         self.pending: list[BufferedEntry] = []
         self.rejected: list[RejectedEntry] = []
 
-    def append(self, entry: Entry) -> BufferedEntry:
+    def append(self, entry: Entry, buffered_at: str) -> BufferedEntry:
         """Write `entry`; raises `OSError` (ENOSPC) while the disk is full."""
-        self._writable()
-        written = BufferedEntry(self._clock.now().isoformat(), entry)
+        if self._conditions().disk_full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        written = BufferedEntry(buffered_at, entry)
         self.pending.append(written)
         return written
 
-    def reject(self, entry: Entry, reason: str) -> None:
-        """Keep a refused entry in `rejected/` with the reason; raises while the disk is full."""
-        self._writable()
-        self.rejected.append(RejectedEntry(self._clock.now().isoformat(), entry, reason))
+    def reject(self, written: BufferedEntry, reason: str) -> RejectedEntry:
+        """Move a written entry to `rejected/`, with the reason beside it."""
+        self.pending.remove(written)
+        moved = RejectedEntry(written.buffered_at, written.entry, reason)
+        self.rejected.append(moved)
+        return moved
 
     def holds_runs(self) -> bool:
-        """Whether any create or update waits here (what the client asks before it calls a
-        commit for a run nobody knows `run_unknown`)."""
+        """Whether any create or update waits here (what the client asks before it answers "Run ID
+        not found" for a commit)."""
         return any(isinstance(item.entry, BufferEntry) for item in self.pending)
-
-    def _writable(self) -> None:
-        if self._conditions().disk_full:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
 class SimulatedNdjson:

@@ -22,7 +22,7 @@ class World:
         self.randomness = SeededRandomness(seed)
         self.conditions = Conditions()
         self.service = SimulatedService(self.clock, self._current, config.read_timeout_s)
-        self.buffer = SimulatedBuffer(self.clock, self._current)
+        self.buffer = SimulatedBuffer(self._current)
         self.ndjson = SimulatedNdjson()
         self.metrics = SelfMetrics()
 
