@@ -49,7 +49,11 @@ def simulate(
     for index, step in enumerate(steps):
         recorder.step = index
         runtime.catch_up()
-        replies.append(_world_step(world, step) if isinstance(step, (Advance, SetCondition)) else client.take(step))
+        if isinstance(step, (Advance, SetCondition)):
+            _change_world(world, step)
+            replies.append(None)
+        else:
+            replies.append(client.take(step))
     runtime.catch_up()
     return SimulationResult(
         effects=tuple(recorder.effects),
@@ -66,7 +70,7 @@ def simulate(
     )
 
 
-def _world_step(world: World, step: Advance | SetCondition) -> None:
+def _change_world(world: World, step: Advance | SetCondition) -> None:
     if isinstance(step, Advance):
         world.clock.advance(step.seconds)
     else:
