@@ -11,6 +11,7 @@ import attrs
 
 from telemetry.core.decision import Reply
 from telemetry.core.state import RegistryState
+from telemetry.effects.records import BufferEntry, CommitEntry
 from telemetry.effects.vocabulary import Effect
 from telemetry.service.store import Row
 from telemetry.simulation.service import ServiceRequest
@@ -72,7 +73,7 @@ class SimulationResult:
         }
 
 
-def _described(entry: Any) -> str:
-    operation = getattr(entry, "operation", "commit")
-    run_id = entry.record.run_id if hasattr(entry, "record") else entry.run_id
-    return f"{operation} {run_id}"
+def _described(entry: BufferEntry | CommitEntry) -> str:
+    if isinstance(entry, CommitEntry):
+        return f"commit {entry.run_id}"
+    return f"{entry.operation} {entry.record.run_id}"
