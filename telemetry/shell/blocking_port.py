@@ -19,11 +19,11 @@ from telemetry.shell.service_link import ServiceLink
 class EntryDirectory(Protocol):
     """Where buffer entries are kept: `BufferDirectory` on disk, or a simulated one."""
 
-    def append(self, entry: BufferEntry | CommitEntry, buffered_at: str) -> Any:
+    def append(self, entry: BufferEntry | CommitEntry, buffered_at: str, /) -> Any:
         """Keep `entry`; what is returned names it for `reject`."""
         ...
 
-    def reject(self, written: Any, reason: str) -> Any:
+    def reject(self, written: Any, reason: str, /) -> Any:
         """Move an entry `append` kept aside, with the service's reason."""
         ...
 
