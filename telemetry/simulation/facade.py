@@ -37,21 +37,21 @@ class SimulatedClient:
 
     def take(self, step: ClientStep) -> Reply:
         """Make the call `step` stands for; its reply."""
+        now = self._world.clock.now()
         match step:
             case Start():
                 return self._start(step)
             case End():
-                return self._execute(EndRun(self._run_id(step.run), step.status, self._world.clock.now(), json_safe_fields(step.fields)))
+                return self._execute(EndRun(self._run_id(step.run), step.status, now, json_safe_fields(step.fields)))
             case Metrics():
                 return self._execute(SetMetrics(self._run_id(step.run), json_safe_fields(step.fields)))
             case Commit():
-                at = self._world.clock.now()
-                run_id = self._run_id(step.run)
-                return self._execute(AssociateCommit(run_id, step.commit_hash, step.commit_source, at, step.commit_author, step.commit_timestamp))
+                run_id, author, timestamp = self._run_id(step.run), step.commit_author, step.commit_timestamp
+                return self._execute(AssociateCommit(run_id, step.commit_hash, step.commit_source, now, author, timestamp))
             case Event():
-                return self._execute(LogEvent(self._run_id(step.run), step.event_type, self._world.clock.now(), step.payload))
+                return self._execute(LogEvent(self._run_id(step.run), step.event_type, now, step.payload))
             case Heartbeat():
-                return self._execute(RenewLeases(self._world.clock.now()))
+                return self._execute(RenewLeases(now))
             case _:
                 assert_never(step)
 
