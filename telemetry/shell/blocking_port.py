@@ -5,26 +5,47 @@ never suspend, for `run_blocking`."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
 
-from telemetry.effects.records import CommitDetails, RunRecord
+from telemetry.effects.records import BufferEntry, CommitDetails, CommitEntry, RunRecord
 from telemetry.effects.vocabulary import AppendBuffer
-from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.edge import now
 from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.shell.service_api import Outcome, ServiceApi
 from telemetry.shell.service_link import ServiceLink
 
 
-class BufferSink:
-    """Writes buffer entries: the fallback of a delivery, or a refused one to `rejected/`."""
+class EntryDirectory(Protocol):
+    """Where buffer entries are kept: `BufferDirectory` on disk, or a simulated one."""
 
-    def __init__(self, directory: BufferDirectory, metrics: SelfMetrics) -> None:
+    def append(self, entry: BufferEntry | CommitEntry, buffered_at: str, /) -> Any:
+        """Keep `entry`; what is returned names it for `reject`."""
+        ...
+
+    def reject(self, written: Any, reason: str, /) -> Any:
+        """Move an entry `append` kept aside, with the service's reason."""
+        ...
+
+    def holds_runs(self) -> bool:
+        """Whether any create or update waits for delivery."""
+        ...
+
+
+D = TypeVar("D", bound=EntryDirectory)
+
+
+class BufferSink(Generic[D]):
+    """Writes buffer entries: the fallback of a delivery, or a refused one to `rejected/`.
+    `clock` stamps each entry (the wall clock, or a simulated one)."""
+
+    def __init__(self, directory: D, metrics: SelfMetrics, clock: Callable[[], datetime] = now) -> None:
         self.directory = directory
         self._metrics = metrics
+        self._clock = clock
 
     def append(self, effect: AppendBuffer) -> None:
-        self.directory.append(effect.entry, now().isoformat())
+        self.directory.append(effect.entry, self._clock().isoformat())
         self._metrics.increment("buffer.appended")
 
     def fallback(self, effect: AppendBuffer | None, why: str) -> bool:
@@ -48,7 +69,7 @@ class BufferSink:
         if effect is None:
             return
         try:
-            self.directory.reject(self.directory.append(effect.entry, now().isoformat()), reason)
+            self.directory.reject(self.directory.append(effect.entry, self._clock().isoformat()), reason)
             self._metrics.increment("buffer.rejected")
         except Exception as error:
             self._metrics.swallowed(f"reject.{type(error).__name__}", error, "could not keep a refused run in buffer/rejected")
@@ -84,7 +105,7 @@ class BlockingPort(BlockingCalls):
     service from a background thread (`ServiceLink`)."""
 
     def __init__(
-        self, link: ServiceLink, sink: BufferSink, metrics: SelfMetrics, waiting: Callable[[], bool] | None = None
+        self, link: ServiceLink, sink: BufferSink[Any], metrics: SelfMetrics, waiting: Callable[[], bool] | None = None
     ) -> None:
         super().__init__(lambda: link.api)
         self._link = link

@@ -15,7 +15,7 @@ reason, when the service refuses it or neither the service nor the buffer knows 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from telemetry.core.commands import CommitOutcome, CommitSettled
 from telemetry.core.verdicts import Verdict, verdict
@@ -136,13 +136,12 @@ async def _buffer_commit(
     return CommitSettled(run_id, commit.commit_hash, "buffered" if stored else "not_stored", held=held)
 
 
-class SyncDelivery:
-    """The delivery rules in the caller's thread, on the blocking port."""
+class PortDelivery:
+    """The delivery rules run to their end on a port whose awaits never suspend (the
+    blocking port of threads, or a simulated one)."""
 
-    def __init__(
-        self, link: ServiceLink, sink: BufferSink, metrics: SelfMetrics, waiting: Callable[[], bool] | None = None
-    ) -> None:
-        self.port = BlockingPort(link, sink, metrics, waiting)
+    def __init__(self, port: DeliveryPort) -> None:
+        self.port = port
 
     def post_run(self, effect: PostRun) -> Performed:
         return run_blocking(deliver_run(self.port, effect))
@@ -159,3 +158,12 @@ class SyncDelivery:
         settled = run_blocking(find_and_deliver_commit(self.port, effect))
         report(settled)
         return COMMIT_PERFORMED[settled.outcome]
+
+
+class SyncDelivery(PortDelivery):
+    """The delivery rules in the caller's thread, on the blocking port."""
+
+    def __init__(
+        self, link: ServiceLink, sink: BufferSink[Any], metrics: SelfMetrics, waiting: Callable[[], bool] | None = None
+    ) -> None:
+        super().__init__(BlockingPort(link, sink, metrics, waiting))

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from telemetry.core.commands import CommitSettled
+from telemetry.effects.records import RunEvent, RunRecord
 from telemetry.effects.vocabulary import (
     EFFECT_TYPES,
     AppendBuffer,
@@ -19,6 +20,7 @@ from telemetry.effects.vocabulary import (
     FindRunAndPostCommit,
     IncrementMetric,
     Log,
+    NdjsonKind,
     PatchRun,
     PostCommit,
     PostRun,
@@ -27,7 +29,6 @@ from telemetry.effects.vocabulary import (
 from telemetry.shell.blocking_port import BufferSink
 from telemetry.shell.delivery import Delivery, Report
 from telemetry.shell.export import ExportLane
-from telemetry.shell.ndjson import NdjsonWriter
 from telemetry.shell.observer import EffectObserver, Performed
 from telemetry.shell.self_metrics import LOGGER, SelfMetrics
 
@@ -48,6 +49,12 @@ _FAILURE_HEADLINES: dict[type, str] = {
 }
 
 
+class BackupLines(Protocol):
+    """Where NDJSON backup lines go: the client's `NdjsonWriter`, or a simulated backup."""
+
+    def submit(self, kind: NdjsonKind, body: RunRecord | RunEvent) -> None: ...
+
+
 def _ignore(settled: CommitSettled) -> None:
     """The report of a caller that waits for no answer."""
 
@@ -58,8 +65,8 @@ class Interpreter:
     def __init__(
         self,
         delivery: Delivery,
-        sink: BufferSink,
-        ndjson: NdjsonWriter,
+        sink: BufferSink[Any],
+        ndjson: BackupLines,
         export: ExportLane | None,
         metrics: SelfMetrics,
         observer: EffectObserver | None = None,

@@ -1,5 +1,6 @@
 """Hypothesis strategies for the core's inputs: times, nonces, event ids, custom run ids
-(valid and refused, with the reason), field values (good and bad), statuses and commands."""
+(valid and refused, with the reason), field values (good and bad), statuses and commands,
+and the steps of simulation scenarios."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from telemetry.core import (
 )
 from telemetry.core.state import CoreSettings, RegistryState
 from telemetry.effects.records import COUNT_FIELDS, RECORD_FIELDS, STORED_STATUSES, RunRecord
+from telemetry.simulation import Advance, Commit, End, Event, Metrics, SetCondition, Start
+from telemetry.simulation import Heartbeat as SimulatedHeartbeat
 
 # The rules under test, written out here rather than read from the code under test.
 MAX_RUN_ID = 255
@@ -288,3 +291,25 @@ def active_states(
     for run_id in draw(st.permutations(sorted(state.active)))[:ended]:
         state = decide(state, EndRun(run_id, "success", at + timedelta(seconds=1))).state
     return state
+
+
+# Simulation scenarios (`telemetry.simulation`): steps over a few run labels, with world changes.
+_labels = st.sampled_from(["a", "b", "c"])
+_service_changes = st.builds(
+    SetCondition,
+    service=st.sampled_from(["up", "down", "slow", "erroring", "refusing", "unauthorized"]) | st.none(),
+    disk_full=st.booleans() | st.none(),
+)
+simulation_steps = st.lists(
+    st.one_of(
+        st.builds(Start, label=_labels, run_id=st.none() | st.sampled_from(["custom", "a/b"]), fields=good_fields(UPDATE_FIELDS)),
+        st.builds(End, run=_labels, status=statuses, fields=good_fields(UPDATE_FIELDS)),
+        st.builds(Metrics, run=_labels, fields=good_fields(UPDATE_FIELDS)),
+        st.builds(Commit, run=_labels | st.just("elsewhere"), commit_hash=good_hashes | bad_hashes(), commit_source=st.sampled_from(SOURCES)),
+        st.builds(Event, run=_labels, event_type=names, payload=json_values),
+        st.builds(SimulatedHeartbeat),
+        st.builds(Advance, st.floats(0, 10, allow_nan=False)),
+        _service_changes,
+    ),
+    max_size=25,
+)

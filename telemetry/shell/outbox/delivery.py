@@ -9,6 +9,8 @@ deliver first, so the run it names is on the service when it is looked up."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from telemetry.effects.records import BufferEntry
 from telemetry.effects.vocabulary import AppendBuffer, FindRunAndPostCommit, PatchRun, PostCommit, PostRun
 from telemetry.shell.blocking_port import BufferSink
@@ -24,7 +26,7 @@ COMMIT_FLUSH_S = 1.0
 class BackgroundDelivery:
     """Delivery through the outbox (see the module)."""
 
-    def __init__(self, worker: OutboxWorker, sink: BufferSink, direct: SyncDelivery, metrics: SelfMetrics) -> None:
+    def __init__(self, worker: OutboxWorker, sink: BufferSink[Any], direct: SyncDelivery, metrics: SelfMetrics) -> None:
         self._worker = worker
         self._outbox = worker.courier.outbox
         self._sink = sink
