@@ -6,18 +6,15 @@ own exception."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
-from telemetry.core import Command
-from telemetry.core.commands import CommitSettled
-from telemetry.core.decision import Reply
-from telemetry.shell.client_base import ClientBase, block_ending, commit_answer
+from telemetry.shell.client_base import ClientBase, commit_answer
 from telemetry.shell.edge import now
 from telemetry.shell.run_context import RunContext
 from telemetry.shell.stats import STATS_UNAVAILABLE, read_stats
-from telemetry.shell.tracking import awaitable_block, entered, tracked_decorator
+from telemetry.shell.tracking import awaitable_block, tracked_decorator
 from telemetry.wire.errors import error_message
 
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
@@ -31,50 +28,28 @@ class TelemetryClient(ClientBase):
 
     def start_run(self, agent_name: object, job_type: object, trigger_type: object = "cli", **kwargs: Any) -> str:
         """Open a run and return its id (`run_id=` in kwargs asks for a custom id)."""
-        try:
-            run_id = str(self._execute(self._start_command(agent_name, job_type, trigger_type, kwargs)))
-            # After the run is delivered: a thread that cannot start must not cost the run.
-            self._runtime.lifecycle.ensure_started()
-            return run_id
-        except Exception as error:
-            self._failed("start_run", error)
-            return self._error_run_id(agent_name)
+        return self._start_blocking(agent_name, job_type, trigger_type, kwargs)
 
     def end_run(self, run_id: object, status: object = "success", **kwargs: Any) -> None:
         """Close a run with a final status (`failed` is stored as `failure`) and fields."""
-        try:
-            self._execute(self._end_command(run_id, status, kwargs))
-        except Exception as error:
-            self._failed("end_run", error)
+        self._end_blocking(run_id, status, kwargs)
 
     def log_event(self, run_id: object, event_type: object, payload: Any = None) -> None:
         """Record an event in the NDJSON backup (never sent to the service). A dict payload
         is copied shallowly; objects nested in it must not be changed afterwards."""
-        try:
-            self._runtime.interpreter.run(self._event_effects(run_id, event_type, payload))
-        except Exception as error:
-            self._failed("log_event", error, "[WARN]")
+        self._log_event_now(run_id, event_type, payload)
 
     def set_metrics(self, run_id: object, **kwargs: Any) -> None:
         """Change fields of an active run before it ends (what `RunContext.set_metrics` does)."""
         self._set_metrics_now(run_id, kwargs)
 
-    @contextmanager
     def track_run(
         self, agent_name: object, job_type: object, trigger_type: object = "cli", **kwargs: Any
-    ) -> Iterator[RunContext]:
+    ) -> AbstractContextManager[RunContext]:
         """A run around a block: `success` when it ends normally, `failure` with the error
         when it raises, `cancelled` on Ctrl-C or exit; the exception is re-raised.
         `telemetry.current_run()` is the block's `RunContext` inside it."""
-        context = RunContext(self, self.start_run(agent_name, job_type, trigger_type, **kwargs))
-        with entered(context):
-            try:
-                yield context
-            except BaseException as error:
-                status, fields = block_ending(error)
-                self.end_run(context.run_id, status=status, **fields)
-                raise
-        self.end_run(context.run_id, status="success")
+        return self._track_blocking(agent_name, job_type, trigger_type, kwargs)
 
     def tracked(
         self, agent_name: object, job_type: object, trigger_type: object = "cli", **kwargs: Any
@@ -98,7 +73,7 @@ class TelemetryClient(ClientBase):
         """Link a git commit to a run, active or already ended: `(success, message)`."""
         try:
             command = self._commit_command(run_id, commit_hash, commit_source, commit_author, commit_timestamp)
-            return commit_answer(self._execute(command))
+            return commit_answer(self._execute_blocking(command))
         except Exception as error:
             self._failed("associate_commit", error)
             return False, f"[ERROR] associate_commit failed: {error_message(error)}"
@@ -138,9 +113,3 @@ class TelemetryClient(ClientBase):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def _execute(self, command: Command) -> Reply:
-        decision = self._decide(command)
-        answers: list[CommitSettled] = []
-        self._runtime.interpreter.run(decision.effects, answers.append)
-        return self._reply(decision, answers)

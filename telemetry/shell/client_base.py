@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import attrs
@@ -32,9 +33,11 @@ from telemetry.core.run_ids import generate_run_id
 from telemetry.effects.vocabulary import Effect
 from telemetry.shell.config import TelemetryConfig
 from telemetry.shell.edge import fresh_event_id, fresh_nonce, json_safe_fields, now, optional_text, text
+from telemetry.shell.run_context import RunContext
 from telemetry.shell.runtime import Runtime
 from telemetry.shell.self_metrics import LOGGER, SelfMetrics
 from telemetry.shell.stats import RunIDMetrics
+from telemetry.shell.tracking import entered
 from telemetry.shell.workers import weak_callback
 from telemetry.wire.errors import describe, error_message
 
@@ -138,14 +141,59 @@ class ClientBase:
         # Run by the heartbeat thread in either client; it never changes the state, so no lock.
         self._runtime.interpreter.run(decide(self._state, Heartbeat(self._sources.clock())).effects)
 
+    # The calls that wait in the caller's thread: the threaded client's, and the async
+    # client's for a plain function it tracks.
+
+    def _execute_blocking(self, command: Command) -> Reply:
+        decision = self._decide(command)
+        answers: list[CommitSettled] = []
+        self._runtime.interpreter.run(decision.effects, answers.append)
+        return self._reply(decision, answers)
+
+    def _start_blocking(self, agent_name: object, job_type: object, trigger_type: object, kwargs: dict[str, Any]) -> str:
+        try:
+            run_id = str(self._execute_blocking(self._start_command(agent_name, job_type, trigger_type, kwargs)))
+            # After the run is delivered: a thread that cannot start must not cost the run.
+            self._runtime.lifecycle.ensure_started()
+            return run_id
+        except Exception as error:
+            self._failed("start_run", error)
+            return self._error_run_id(agent_name)
+
+    def _end_blocking(self, run_id: object, status: object, kwargs: dict[str, Any]) -> None:
+        try:
+            self._execute_blocking(self._end_command(run_id, status, kwargs))
+        except Exception as error:
+            self._failed("end_run", error)
+
+    @contextmanager
+    def _track_blocking(
+        self, agent_name: object, job_type: object, trigger_type: object, kwargs: dict[str, Any]
+    ) -> Iterator[RunContext]:
+        context = RunContext(self, self._start_blocking(agent_name, job_type, trigger_type, dict(kwargs)))
+        with entered(context):
+            try:
+                yield context
+            except BaseException as error:
+                status, fields = block_ending(error)
+                self._end_blocking(context.run_id, status, fields)
+                raise
+        self._end_blocking(context.run_id, "success", {})
+
+    # Calls that never wait, in either client.
+
+    def _log_event_now(self, run_id: object, event_type: object, payload: Any) -> None:
+        try:
+            self._runtime.interpreter.run(self._event_effects(run_id, event_type, payload))
+        except Exception as error:
+            self._failed("log_event", error, "[WARN]")
+
     def _set_metrics_now(self, run_id: object, kwargs: dict[str, Any]) -> None:
         """`set_metrics`: a change of the state; its effects (warnings) never wait."""
         try:
             self._runtime.interpreter.run(self._decide(SetMetrics(text(run_id), json_safe_fields(kwargs))).effects)
         except Exception as error:
             self._failed("set_metrics", error)
-
-    # What never waits, in both clients.
 
     def get_run_id_metrics(self) -> dict[str, Any]:
         """The spec's run-id metrics snapshot."""
