@@ -1,32 +1,46 @@
 """`AsyncTelemetryClient`: the same core, state, runtime and effects as `TelemetryClient`,
 for asyncio agents. A call decides under the client's lock (pure, never across I/O), then
-performs its effects: those that never wait (queue an NDJSON line, count, log, append to
-the outbox) on the loop, those that may wait (a request to the service, a buffer file)
-awaited off the loop, so a down or hung service never stalls the agent's other tasks. No
-method raises into the agent, except that `track_run` re-raises the block's exception."""
+performs its effects in order: those that never wait (queue an NDJSON line, count, log,
+append to the outbox) through the runtime's interpreter, the deliveries through the same
+delivery rules awaited on `AsyncPort` (requests on the loop, buffer files on the client's
+worker thread), so a down or hung service never stalls the agent's other tasks. No method
+raises into the agent, except that `track_run` re-raises the block's exception."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
 from telemetry.core import Command
 from telemetry.core.commands import CommitSettled
 from telemetry.core.decision import Reply
-from telemetry.effects.vocabulary import AppendNdjson, Effect, IncrementMetric, Log, PatchRun, PostRun, PostSheets
+from telemetry.effects.vocabulary import (
+    AppendBuffer,
+    AppendNdjson,
+    Effect,
+    FindRunAndPostCommit,
+    IncrementMetric,
+    Log,
+    PatchRun,
+    PostCommit,
+    PostRun,
+    PostSheets,
+)
+from telemetry.shell.async_port import AsyncPort
 from telemetry.shell.client_base import ClientBase, Sources, block_ending, commit_answer
+from telemetry.shell.delivery import COMMIT_PERFORMED, Report, deliver_commit, deliver_run, find_and_deliver_commit
 from telemetry.shell.edge import now
+from telemetry.shell.observer import EffectObserver, Performed
+from telemetry.shell.off_loop import OffLoop
+from telemetry.shell.outbox.delivery import COMMIT_FLUSH_S
 from telemetry.shell.run_context import AsyncRunContext
 from telemetry.shell.stats import STATS_UNAVAILABLE, read_stats
 from telemetry.shell.tracking import entered, tracked_decorator
-from telemetry.shell.workers import PerProcess
 from telemetry.wire.errors import error_message
 
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
-T = TypeVar("T")
 # Effects that never wait: queues, counters, the logger. The delivery effects join them in
 # background mode, where they are one append to the outbox (bench/bench_async.py).
 _QUEUED = (AppendNdjson, IncrementMetric, Log, PostSheets)
@@ -38,11 +52,15 @@ class AsyncTelemetryClient(ClientBase):
     Use it from one event loop; the runtime's threads (NDJSON writer, outbox courier,
     export, heartbeat, sync) are the threaded client's."""
 
-    def __init__(self, config: object = None, sources: Sources | None = None) -> None:
-        super().__init__(config, sources)
+    def __init__(
+        self, config: object = None, sources: Sources | None = None, observer: EffectObserver | None = None
+    ) -> None:
+        super().__init__(config, sources, observer)
         self._background = self._runtime.outbox is not None
-        # One thread for what must not run on the loop, in call order; built on first use.
-        self._waiting = PerProcess(lambda: ThreadPoolExecutor(1, thread_name_prefix="telemetry-async"))
+        self._off_loop = OffLoop()
+        runtime = self._runtime
+        waiting = None if runtime.outbox is None else runtime.outbox.waiting
+        self._port = AsyncPort(self.config, runtime.link.guard, runtime.sink, self._metrics, self._off_loop, waiting)
 
     async def start_run(self, agent_name: object, job_type: object, trigger_type: object = "cli", **kwargs: Any) -> str:
         """Open a run and return its id (`run_id=` in kwargs asks for a custom id)."""
@@ -55,7 +73,8 @@ class AsyncTelemetryClient(ClientBase):
             return self._error_run_id(agent_name)
 
     async def end_run(self, run_id: object, status: object = "success", **kwargs: Any) -> None:
-        """Close a run with a final status (`failed` is stored as `failure`) and fields."""
+        """Close a run with a final status (`failed` is stored as `failure`) and fields.
+        Once called, the end is performed even if the caller's task is cancelled meanwhile."""
         try:
             await self._execute(self._end_command(run_id, status, kwargs))
         except Exception as error:
@@ -82,20 +101,24 @@ class AsyncTelemetryClient(ClientBase):
     async def _track(
         self, agent_name: object, job_type: object, trigger_type: object, kwargs: dict[str, Any]
     ) -> AsyncIterator[AsyncRunContext]:
-        context = AsyncRunContext(self, await self.start_run(agent_name, job_type, trigger_type, **kwargs))
+        starting = asyncio.ensure_future(self.start_run(agent_name, job_type, trigger_type, **kwargs))
+        try:
+            run_id = await asyncio.shield(starting)
+        except asyncio.CancelledError as error:
+            # Cancelled while the start was delivered: the run exists all the same, so it
+            # ends `cancelled` once its start is done.
+            status, fields = block_ending(error)
+            await self.end_run(await starting, status, **fields)
+            raise
+        context = AsyncRunContext(self, run_id)
         with entered(context):
             try:
                 yield context
             except BaseException as error:
                 status, fields = block_ending(error)
-                await self._end_shielded(context.run_id, status, fields)
+                await self.end_run(run_id, status, **fields)
                 raise
-        await self._end_shielded(context.run_id, "success", {})
-
-    async def _end_shielded(self, run_id: str, status: str, fields: dict[str, Any]) -> None:
-        # A second cancellation of the task (a task group, the loop shutting down) must not
-        # cut the end short: it runs to completion while the cancellation goes on.
-        await asyncio.shield(self.end_run(run_id, status, **fields))
+        await self.end_run(run_id, "success")
 
     def tracked(
         self, agent_name: object, job_type: object, trigger_type: object = "cli", **kwargs: Any
@@ -127,6 +150,7 @@ class AsyncTelemetryClient(ClientBase):
     async def get_stats(self) -> dict[str, Any]:
         """Run statistics (service `/metrics`, else the SQLite file) with run-id metrics."""
         try:
+            # A rare diagnostic: the threaded client's reading, on the worker thread.
             counters = self._state.counters
             return await self._off_loop(read_stats, self._runtime.link, self.config.db_path, counters, self._metrics)
         except Exception as error:
@@ -151,11 +175,9 @@ class AsyncTelemetryClient(ClientBase):
         """Flush, drain within `budget_s` (default: the exit budget) and stop the threads,
         off the loop. Later calls still work."""
         try:
+            await self._port.aclose()
             await self._off_loop(self._runtime.close, budget_s)
-            waiting = self._waiting.current()
-            self._waiting.forget()
-            if waiting is not None:
-                waiting.shutdown(wait=False)
+            self._off_loop.close()
         except Exception as error:
             self._failed("close", error)
 
@@ -166,22 +188,51 @@ class AsyncTelemetryClient(ClientBase):
         await self.aclose()
 
     async def _execute(self, command: Command) -> Reply:
+        """Decide, then perform every effect of the decision: a cancellation of the caller
+        while a delivery waits does not cut the rest short (the state already changed), it
+        only stops the caller from waiting for the reply."""
         decision = self._decide(command)
         answers: list[CommitSettled] = []
-        await self._perform(decision.effects, answers.append)
+        if any(self._awaits(effect) for effect in decision.effects):
+            await asyncio.shield(self._perform(decision.effects, answers.append))
+        else:
+            self._runtime.interpreter.run(decision.effects, answers.append)
         return self._reply(decision, answers)
 
-    async def _perform(self, effects: Iterable[Effect], report: Callable[[CommitSettled], None]) -> None:
-        """Each effect in order: on the loop if it never waits, else awaited off the loop."""
+    def _awaits(self, effect: Effect) -> bool:
+        return not (isinstance(effect, _QUEUED) or (self._background and isinstance(effect, (PostRun, PatchRun))))
+
+    async def _perform(self, effects: Iterable[Effect], report: Report) -> None:
+        """Each effect in order: the interpreter's if it never waits, else awaited on the port."""
         interpreter = self._runtime.interpreter
         for effect in effects:
-            if self._never_waits(effect):
+            if not self._awaits(effect):
                 interpreter.run((effect,), report)
-            else:
-                await self._off_loop(interpreter.run, (effect,), report)
+                continue
+            try:
+                performed = await self._deliver(effect, report)
+            except Exception as error:
+                await self._off_loop(interpreter.failed, effect, error)  # its fallback is a buffer file
+                performed = "failed"
+            if self._runtime.observer is not None:
+                self._runtime.observer.performed(effect, performed)
 
-    def _never_waits(self, effect: Effect) -> bool:
-        return isinstance(effect, _QUEUED) or (self._background and isinstance(effect, (PostRun, PatchRun)))
+    async def _deliver(self, effect: Effect, report: Report) -> Performed:
+        """The delivery rules of `telemetry.shell.delivery`, awaited on the port."""
+        match effect:
+            case PostRun() | PatchRun():
+                return await deliver_run(self._port, effect)
+            case PostCommit():
+                settled = await deliver_commit(self._port, effect)
+            case FindRunAndPostCommit():
+                if self._runtime.outbox is not None:  # the run it names may wait in the outbox
+                    await self._off_loop(self._runtime.outbox.flush, COMMIT_FLUSH_S, True)
+                settled = await find_and_deliver_commit(self._port, effect)
+            case AppendBuffer():
+                await self._off_loop(self._runtime.sink.append, effect)
+                return "done"
+            case _:
+                raise TypeError(f"no async performer for {type(effect).__name__}")
+        report(settled)
+        return COMMIT_PERFORMED[settled.outcome]
 
-    async def _off_loop(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._waiting.get(), function, *args)

@@ -33,6 +33,7 @@ from telemetry.core.run_ids import generate_run_id
 from telemetry.effects.vocabulary import Effect
 from telemetry.shell.config import TelemetryConfig
 from telemetry.shell.edge import fresh_event_id, fresh_nonce, json_safe_fields, now, optional_text, text
+from telemetry.shell.observer import EffectObserver
 from telemetry.shell.run_context import RunContext
 from telemetry.shell.runtime import Runtime
 from telemetry.shell.self_metrics import LOGGER, SelfMetrics
@@ -57,16 +58,20 @@ class Sources:
 
 
 class ClientBase:
-    """The state, the runtime and the edge of a client; the subclass says how it waits."""
+    """The state, the runtime and the edge of a client; the subclass says how it waits.
+    `sources` and `observer` are for tests and tools: fixed time and randomness, and a
+    watcher told what became of each effect performed."""
 
-    def __init__(self, config: object = None, sources: Sources | None = None) -> None:
+    def __init__(
+        self, config: object = None, sources: Sources | None = None, observer: EffectObserver | None = None
+    ) -> None:
         self.config = usable_config(config)
         self._sources = sources if sources is not None else Sources()
         self._metrics = SelfMetrics()
         self._lock = threading.Lock()
         settings = CoreSettings(self.config.export_active, max(1, self.config.recent_runs))
         self._state = RegistryState(settings=settings)
-        self._runtime = Runtime(self.config, self._metrics, self._heartbeat)
+        self._runtime = Runtime(self.config, self._metrics, self._heartbeat, observer)
         self._runtime.lifecycle.on_fork(weak_callback(self._after_fork))
         self._runtime.adopt_leftovers()
         self.run_id_metrics = RunIDMetrics(lambda: self._state.counters)
