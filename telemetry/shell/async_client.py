@@ -38,7 +38,6 @@ from telemetry.shell.outbox.delivery import COMMIT_FLUSH_S
 from telemetry.shell.run_context import AsyncRunContext
 from telemetry.shell.stats import STATS_UNAVAILABLE, read_stats
 from telemetry.shell.tracking import entered, tracked_decorator
-from telemetry.wire.errors import error_message
 
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
 # Effects that never wait: queues, counters, the logger. The delivery effects join them in
@@ -69,8 +68,7 @@ class AsyncTelemetryClient(ClientBase):
             self._runtime.lifecycle.ensure_started()
             return run_id
         except Exception as error:
-            self._failed("start_run", error)
-            return self._error_run_id(agent_name)
+            return self._start_failed(agent_name, error)
 
     async def end_run(self, run_id: object, status: object = "success", **kwargs: Any) -> None:
         """Close a run with a final status (`failed` is stored as `failure`) and fields.
@@ -144,8 +142,7 @@ class AsyncTelemetryClient(ClientBase):
             command = self._commit_command(run_id, commit_hash, commit_source, commit_author, commit_timestamp)
             return commit_answer(await self._execute(command))
         except Exception as error:
-            self._failed("associate_commit", error)
-            return False, f"[ERROR] associate_commit failed: {error_message(error)}"
+            return self._commit_failed(error)
 
     async def get_stats(self) -> dict[str, Any]:
         """Run statistics (service `/metrics`, else the SQLite file) with run-id metrics."""

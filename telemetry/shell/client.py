@@ -15,7 +15,6 @@ from telemetry.shell.edge import now
 from telemetry.shell.run_context import RunContext
 from telemetry.shell.stats import STATS_UNAVAILABLE, read_stats
 from telemetry.shell.tracking import awaitable_block, tracked_decorator
-from telemetry.wire.errors import error_message
 
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
 
@@ -75,8 +74,7 @@ class TelemetryClient(ClientBase):
             command = self._commit_command(run_id, commit_hash, commit_source, commit_author, commit_timestamp)
             return commit_answer(self._execute_blocking(command))
         except Exception as error:
-            self._failed("associate_commit", error)
-            return False, f"[ERROR] associate_commit failed: {error_message(error)}"
+            return self._commit_failed(error)
 
     def get_stats(self) -> dict[str, Any]:
         """Run statistics (service `/metrics`, else the SQLite file) with run-id metrics."""

@@ -94,9 +94,15 @@ class ClientBase:
             fields=fields,
         )
 
-    def _error_run_id(self, agent_name: object) -> str:
-        """The spec's `start_run` fallback: `"error-"` and a generated id."""
+    def _start_failed(self, agent_name: object, error: Exception) -> str:
+        """Count and log a failed `start_run`; the spec's fallback: `"error-"` and a generated id."""
+        self._failed("start_run", error)
         return "error-" + generate_run_id(text(agent_name), now(), fresh_nonce()[:8])
+
+    def _commit_failed(self, error: Exception) -> tuple[bool, str]:
+        """Count and log a failed `associate_commit`; the spec's fallback reply."""
+        self._failed("associate_commit", error)
+        return False, f"[ERROR] associate_commit failed: {error_message(error)}"
 
     def _end_command(self, run_id: object, status: object, kwargs: dict[str, Any]) -> EndRun:
         return EndRun(text(run_id), text(status), self._sources.clock(), json_safe_fields(kwargs))
@@ -162,8 +168,7 @@ class ClientBase:
             self._runtime.lifecycle.ensure_started()
             return run_id
         except Exception as error:
-            self._failed("start_run", error)
-            return self._error_run_id(agent_name)
+            return self._start_failed(agent_name, error)
 
     def _end_blocking(self, run_id: object, status: object, kwargs: dict[str, Any]) -> None:
         try:
