@@ -1,7 +1,6 @@
-"""`AsyncServiceApi`: the service's calls awaited on an event loop, for the async client.
-The requests are `ApiRequests`' and the answers are classified as `ServiceApi`'s are
-(`telemetry.shell.service_api`); only the sending differs: one keep-alive
-`httpx.AsyncHTTPTransport`. Never raises for HTTP or network trouble."""
+"""The service's calls awaited on an event loop: the requests of `ApiRequests` sent through
+one keep-alive `httpx.AsyncHTTPTransport`, their answers read as `ServiceApi` reads them
+(`classify`, `read_json`). It is `ServiceCalls` for the delivery rules of an asyncio port."""
 
 from __future__ import annotations
 
@@ -15,12 +14,13 @@ from telemetry.wire.format import patch_body, record_to_wire
 
 
 class AsyncServiceApi:
-    """Typed calls to the telemetry service, as coroutines (see the module)."""
+    """Typed calls to the telemetry service, as coroutines; never raises for HTTP or
+    network trouble."""
 
-    def __init__(self, base_url: str, token: str | None, connect_timeout: float, read_timeout: float) -> None:
+    def __init__(
+        self, base_url: str, token: str | None = None, connect_timeout: float = 0.5, read_timeout: float = 2.0
+    ) -> None:
         self.requests = ApiRequests(base_url, token, connect_timeout, read_timeout)
-        # Straight to the transport, as `ServiceApi` does: nothing of `httpx.AsyncClient`'s
-        # cookie, redirect and auth machinery serves this fixed API.
         self._transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_keepalive_connections=8, max_connections=16))
 
     async def aclose(self) -> None:
