@@ -41,7 +41,9 @@ from telemetry.shell.tracking import entered, tracked_decorator
 
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
 # Effects that never wait: queues, counters, the logger. The delivery effects join them in
-# background mode, where they are one append to the outbox (bench/bench_async.py).
+# background mode, where they are one append to the outbox, measured harmless on the loop
+# (bench/README.md); only an outbox over its size limit or unwritable falls back to a
+# buffer file there, on the loop, as the threaded client does in the caller's thread.
 _QUEUED = (AppendNdjson, IncrementMetric, Log, PostSheets)
 
 
