@@ -165,3 +165,25 @@ def test_without_a_service_url_every_run_goes_to_the_buffer(make_async_client: A
     run_ids = asyncio.run(agent())
     assert entries_on_disk(tmp_path) == expected_entries(run_ids)
     assert client.self_metrics()["delivery.no_service"] == 6
+
+
+@pytest.mark.sync_only("the breaker guards the caller's own requests, which background mode does not send")
+def test_the_breaker_closes_again_once_a_probe_task_reaches_the_service(make_async_client: AsyncClientFactory) -> None:
+    with Receiver(Reply(201)) as receiver:
+        receiver.script(HANG)
+        client = make_async_client(receiver.url, breaker_cooldown_s=0.2)
+
+        async def agent() -> None:
+            await client.start_run("agent", "first")  # hangs, times out, opens the breaker
+            for _ in range(200):  # after the cooldown, a start starts the probe: a task on this loop
+                await client.start_run("agent", "while-open")
+                await asyncio.sleep(0.01)
+                if client.self_metrics().get("breaker.probe_ok"):
+                    break
+            await client.start_run("agent", "after")
+
+        asyncio.run(agent())
+        requests = receiver.requests
+    assert [r.path for r in requests].count("/health") == 1
+    assert [r.json()["job_type"] for r in requests if r.method == "POST"] == ["first", "after"]
+    assert client.self_metrics()["breaker.probe_ok"] == 1
