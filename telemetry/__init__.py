@@ -1,4 +1,5 @@
-"""Run telemetry for autonomous agents: `from telemetry import TelemetryClient`.
+"""Run telemetry for autonomous agents: `from telemetry import TelemetryClient` (or
+`AsyncTelemetryClient` in an asyncio agent).
 
 The public names load on first use, so importing `telemetry.core` (or the service) does
 not pull in the client's shell; no thread starts at import either way."""
@@ -9,14 +10,27 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from telemetry.shell.async_client import AsyncTelemetryClient
     from telemetry.shell.client import TelemetryClient
     from telemetry.shell.config import TelemetryConfig
-    from telemetry.shell.run_context import RunContext
+    from telemetry.shell.run_context import AsyncRunContext, RunContext
     from telemetry.shell.stats import RunIDMetrics
+    from telemetry.shell.tracking import current_run
 
-__all__ = ["RunContext", "RunIDMetrics", "TelemetryClient", "TelemetryConfig"]
+__all__ = [
+    "AsyncRunContext",
+    "AsyncTelemetryClient",
+    "RunContext",
+    "RunIDMetrics",
+    "TelemetryClient",
+    "TelemetryConfig",
+    "current_run",
+]
 _HOMES = {
     "TelemetryClient": "telemetry.shell.client",
+    "AsyncTelemetryClient": "telemetry.shell.async_client",
+    "AsyncRunContext": "telemetry.shell.run_context",
+    "current_run": "telemetry.shell.tracking",
     "TelemetryConfig": "telemetry.shell.config",
     "RunContext": "telemetry.shell.run_context",
     "RunIDMetrics": "telemetry.shell.stats",

@@ -14,6 +14,7 @@ from telemetry.shell.delivery import SyncDelivery
 from telemetry.shell.export import ExportLane
 from telemetry.shell.heartbeat import HeartbeatWorker
 from telemetry.shell.interpreter import Interpreter
+from telemetry.shell.observer import EffectObserver
 from telemetry.shell.ndjson import NdjsonWriter
 from telemetry.shell.outbox import Courier, Outbox, OutboxWorker
 from telemetry.shell.outbox.delivery import BackgroundDelivery
@@ -28,7 +29,9 @@ from telemetry.shell.workers import Lifecycle
 class Runtime:
     """Everything a `TelemetryClient` runs its effects with."""
 
-    def __init__(self, config: TelemetryConfig, metrics: SelfMetrics, beat: Callable[[], None]) -> None:
+    def __init__(
+        self, config: TelemetryConfig, metrics: SelfMetrics, beat: Callable[[], None], observer: EffectObserver | None = None
+    ) -> None:
         self.ndjson = NdjsonWriter(
             config.ndjson_dir, config.ndjson_flush_interval_s, config.ndjson_queue_lines, metrics
         )
@@ -40,7 +43,9 @@ class Runtime:
             self.outbox = _outbox_worker(config, self.link, metrics)
         direct = SyncDelivery(self.link, self.sink, metrics, None if self.outbox is None else self.outbox.waiting)
         delivery = direct if self.outbox is None else BackgroundDelivery(self.outbox, self.sink, direct, metrics)
-        self.interpreter = Interpreter(delivery, self.sink, self.ndjson, self.export, metrics)
+        # Told what became of every effect (the async client tells it of those it awaits).
+        self.observer = observer
+        self.interpreter = Interpreter(delivery, self.sink, self.ndjson, self.export, metrics, observer)
         self.lifecycle = Lifecycle(config.exit_budget_s, metrics)
         # Drained in this order at exit: the backup file first, then the outbox, then the export.
         self.lifecycle.add(self.ndjson)

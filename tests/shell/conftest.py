@@ -35,6 +35,27 @@ def make_client(tmp_path: Path, delivery: str) -> Iterator[Callable[..., Any]]:
         client.close()
 
 
+@pytest.fixture
+def make_async_client(tmp_path: Path, delivery: str) -> Iterator[Callable[..., Any]]:
+    """`make_client` for `AsyncTelemetryClient`: built on `tmp_path/base` in each delivery
+    mode in turn; closed (`aclose`, on a loop of its own) after the test."""
+    import asyncio
+
+    from telemetry import AsyncTelemetryClient
+    from tests.shell.helpers import fast_config
+
+    clients: list[AsyncTelemetryClient] = []
+
+    def make(api_url: str, **overrides: Any) -> AsyncTelemetryClient:
+        client = AsyncTelemetryClient(fast_config(api_url, **{"base_dir": tmp_path / "base", **overrides}))
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        asyncio.run(client.aclose())
+
+
 @pytest.fixture(scope="session")
 def shared_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
     """The shared services by delivery mode, each started on first use."""

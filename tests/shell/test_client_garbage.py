@@ -154,7 +154,7 @@ def test_a_garbage_config_field_is_warned_about_and_its_default_used(field: str,
     with tempfile.TemporaryDirectory() as base, chdir(base):
         places = {name: Path(base) / leaf for name, leaf in DIRECTORIES.items()}
         given_config = TelemetryConfig(**{**FAST, "api_url": closed_port_url(), **places, field: value})
-        with mock.patch("telemetry.shell.client.LOGGER.warning") as warning:
+        with mock.patch("telemetry.shell.client_base.LOGGER.warning") as warning:
             client = TelemetryClient(given_config)
         warned = [call.args[1] for call in warning.call_args_list if call.args[1].startswith(f"{field} ")]
         if warned and field == "api_url":  # a malformed URL means no service, never the default one
