@@ -99,8 +99,10 @@ def test_a_commit_and_the_create_of_its_run_both_buffered_converge_after_sync(
     make_client: ClientFactory, tmp_path: Path, delivery: str
 ) -> None:
     """Another process started and ended the run while the service was down, and exited:
-    its run waits in buffer files (sync mode) or in its outbox (background mode); the
-    commit waits in a buffer file. One `telemetry sync` delivers the run, then the commit."""
+    its run waits in buffer files (sync mode) or in its outbox (background mode: the next
+    client on the directory adopts it and delivers it once the service is back); the
+    commit waits in a buffer file. `telemetry sync` then delivers the commit (and, in sync
+    mode, the run first)."""
     service = ServiceProcess(tmp_path / "telemetry.sqlite")
     try:
         process = python_process(ENDER, service.url, str(tmp_path / "base"))
@@ -115,6 +117,7 @@ def test_a_commit_and_the_create_of_its_run_both_buffered_converge_after_sync(
             ["BufferEntry", "BufferEntry", "CommitEntry"] if delivery == "sync" else ["CommitEntry"]
         )
         service.start()
+        assert stranger.flush(20.0)  # background mode: the dead process's outbox, adopted
         result = _sync(buffer_dir, service.url)
         assert result.returncode == 0, result.stderr
         _assert_committed(service.url, run_id)
