@@ -114,9 +114,10 @@ def _outer_except_reached(method: str, tmp_path: Path, caplog: pytest.LogCapture
     and has room to answer; its reply and what it logged."""
     call, answered = CALLS[method]
     for frames in range(150, 2, -1):
-        # A new closed client each time (no background thread shares the lowered limit;
-        # its once-per-kind log memory is fresh), with one active run.
-        client = TelemetryClient(fast_config(closed_port_url(), base_dir=tmp_path))
+        # A new closed client each time (no background thread shares the lowered limit, so
+        # sync delivery: background mode's courier is such a thread; its once-per-kind log
+        # memory is fresh), with one active run.
+        client = TelemetryClient(fast_config(closed_port_url(), base_dir=tmp_path, delivery="sync"))
         client.close()
         client.start_run("agent", "job", run_id="active")
         caplog.clear()
