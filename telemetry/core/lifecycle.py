@@ -8,8 +8,6 @@ failed delivery is never a lost one."""
 from __future__ import annotations
 
 from datetime import datetime
-from itertools import compress, repeat
-from operator import attrgetter, is_not
 
 import attrs
 from returns.result import Failure, Success
@@ -22,7 +20,7 @@ from telemetry.core.run_ids import RejectionReason, duplicate_run_id, generate_r
 from telemetry.core.state import RegistryState
 from telemetry.core.status import UNKNOWN_STATUS_FALLBACK, terminal_status, unknown_status_summary
 from telemetry.core.wording import shortened
-from telemetry.effects.records import BufferEntry, RunRecord, revised
+from telemetry.effects.records import BufferEntry, RunRecord
 from telemetry.effects.vocabulary import (
     AppendBuffer,
     AppendNdjson,
@@ -35,8 +33,6 @@ from telemetry.effects.vocabulary import (
 )
 
 UNKNOWN_NAME = "unknown"
-# An end lists the fields it sets: the ones of UPDATE_FIELDS with a value (read in one C call).
-_update_values = attrgetter(*UPDATE_FIELDS)
 
 
 def _timestamp(at: datetime) -> str:
@@ -133,7 +129,7 @@ def decide_end(state: RegistryState, command: EndRun) -> Decision:
     changes, field_logs = accepted_changes(record, command.fields, UPDATE_FIELDS, "metrics_json")
     given_summary = changes.pop("error_summary", record.error_summary)
     status, summary, status_logs = _final_status(command.status, given_summary)
-    record = revised(
+    record = attrs.evolve(
         record,
         **changes,
         error_summary=summary,
@@ -141,7 +137,7 @@ def decide_end(state: RegistryState, command: EndRun) -> Decision:
         end_time=_timestamp(command.at),
         duration_ms=_duration_ms(record.start_time, command.at),
     )
-    fields = END_FIELDS + tuple(compress(UPDATE_FIELDS, map(is_not, _update_values(record), repeat(None))))
+    fields = END_FIELDS + tuple(name for name in UPDATE_FIELDS if getattr(record, name) is not None)
     export: tuple[Effect, ...] = (PostSheets(record),) if state.settings.export_enabled else ()
     effects: tuple[Effect, ...] = (
         *status_logs,

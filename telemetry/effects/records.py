@@ -3,7 +3,6 @@ commit details and the buffer entries. Plain frozen data; the core builds them, 
 
 from __future__ import annotations
 
-import operator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -86,16 +85,6 @@ class RunRecord:
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(RunRecord))
-_record_values = operator.attrgetter(*RECORD_FIELDS)
-
-
-def revised(record: RunRecord, **changes: Any) -> RunRecord:
-    """`attrs.evolve(record, **changes)` for the hot path (`end_run`): the same new record
-    through the same `__init__` and validators, but the old values are read by one C call
-    rather than a Python loop over the 45 fields (bench/README.md, "decide")."""
-    values = dict(zip(RECORD_FIELDS, _record_values(record)))
-    values.update(changes)
-    return RunRecord(**values)
 
 
 @attrs.frozen
