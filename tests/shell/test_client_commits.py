@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from telemetry.effects.records import CommitDetails, CommitEntry
+from telemetry.shell.buffer import BufferDirectory
 from tests.shell.helpers import ClientFactory, on_disk, pending_entries, python_process, stored_runs
 from tests.shell.test_client_faults import not_a_directory
 from tests.support.receiver import closed_port_url
@@ -208,3 +209,21 @@ def test_a_held_run_commit_stored_nowhere_is_false_and_says_nothing_was_stored(
         "(the service did not answer and the buffer could not be written)"
     )
     assert client.self_metrics()["errors.AppendBuffer.NotADirectoryError"] >= 1
+
+
+def test_a_commit_for_a_run_still_in_a_live_clients_outbox_waits_for_it(
+    service: ServiceProcess, make_client_in: ClientFactory, tmp_path: Path
+) -> None:
+    """A commit buffered by run id whose run waits, unsettled, in the outbox of a live
+    client (one that adopted a dead process's outbox, say): `telemetry sync` cannot take
+    that outbox, but sees the run in it and keeps the commit for a later pass instead of
+    rejecting it as a run nobody knows."""
+    holder = make_client_in(closed_port_url(), delivery="background")
+    run_id = holder.start_run("agent", "job")
+    holder.end_run(run_id)
+    buffer_dir = tmp_path / "base" / "buffer"
+    BufferDirectory(buffer_dir).append(CommitEntry(run_id, CommitDetails(*COMMIT)), "2026-12-05T00:00:00+00:00")
+    result = _sync(buffer_dir, service.url)
+    assert result.returncode == 1, result.stdout + result.stderr  # the commit remains, waiting
+    assert _summary(result.stdout)["rejected"] == 0 and not (buffer_dir / "rejected").exists()
+    assert [type(entry).__name__ for entry in pending_entries(buffer_dir)] == ["CommitEntry"]
