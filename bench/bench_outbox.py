@@ -18,11 +18,13 @@ Usage: .venv/bin/python bench/bench_outbox.py [--only pairs,events,deliver,drain
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -65,6 +67,36 @@ def paced(action: Callable[[], object], count: int, pace_s: float) -> list[float
     return samples
 
 
+def _gc_collections() -> int:
+    return sum(generation["collections"] for generation in gc.get_stats())
+
+
+def timed_with_causes(action: Callable[[], object], count: int, slow_s: float = 250e-6) -> tuple[list[float], str]:
+    """Seconds per call of `action`, and why the calls over `slow_s` were slow: the agent's
+    thread preempted by the OS (an involuntary context switch: another process or thread
+    had the CPU), waiting for the interpreter lock held by another thread of this process
+    (a voluntary switch: the courier, the NDJSON writer), a garbage collection, or none of
+    these. Reading the thread's rusage costs ~1 µs per call, outside the timed part."""
+    samples: list[float] = []
+    causes = {"preempted": 0, "GIL wait": 0, "gc": 0, "other": 0}
+    for _ in range(count):
+        before, collections = resource.getrusage(resource.RUSAGE_THREAD), _gc_collections()
+        start = time.perf_counter()
+        action()
+        elapsed = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_THREAD)
+        samples.append(elapsed)
+        if elapsed > slow_s:
+            if after.ru_nivcsw > before.ru_nivcsw:
+                causes["preempted"] += 1
+            elif after.ru_nvcsw > before.ru_nvcsw:
+                causes["GIL wait"] += 1
+            else:
+                causes["gc" if _gc_collections() > collections else "other"] += 1
+    slow = sum(causes.values())
+    return samples, f"{slow} of {count} over {slow_s * US:g} µs: " + ", ".join(f"{name} {n}" for name, n in causes.items())
+
+
 def bench_pairs(base: Path, pairs: int, pace_s: float) -> list[Row]:
     rows: list[Row] = []
     service = ServiceProcess(base / "pairs" / "telemetry.sqlite").start()
@@ -74,8 +106,9 @@ def bench_pairs(base: Path, pairs: int, pace_s: float) -> list[Row]:
             for name, url in cases:
                 client = client_for(base / f"pairs-{name}", url, heartbeat_interval_s=0, delivery="background")
                 timed(lambda: _pair(client), 50)  # warm-up (and the hung service's first detection)
-                samples = timed(lambda: _pair(client), pairs)
+                samples, causes = timed_with_causes(lambda: _pair(client), pairs)
                 rows.append(_pair_row(f"start+end, background, service {name}", samples, "p50 <= 50, p99 <= 250 µs"))
+                rows.append(("  why the slow pairs were slow", causes, "-"))
                 if name == "up":
                     rows.append(("  all delivered after flush()", str(client.flush(30.0)), "True"))
                     slow = paced(lambda: _pair(client), pairs // 3, pace_s)
@@ -106,19 +139,32 @@ def _ingest_reference(service: ServiceProcess) -> float:
     return batches * 100 / elapsed
 
 
-def _deliver_live(base: Path, service: ServiceProcess, entries: int) -> tuple[float, float]:
+def _courier_cpu_s() -> float:
+    """CPU seconds used so far by the live courier threads of this process."""
+    ticks = 0
+    for thread in threading.enumerate():
+        if thread.name == "telemetry-outbox" and thread.native_id is not None:
+            fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _deliver_live(base: Path, service: ServiceProcess, entries: int) -> tuple[float, float, str]:
     """An agent's client appending pairs as fast as it can while its courier delivers:
-    entries/s from the first start_run to the last entry acknowledged, and the share of
-    the time the agent spent appending."""
+    entries/s from the first start_run to the last entry acknowledged, the share of the
+    time the agent spent appending, and the CPU per entry of the agent's thread and of the
+    courier's (they share one interpreter lock)."""
     client = client_for(base / "live", service.url, heartbeat_interval_s=0, delivery="background")
-    started = time.perf_counter()
+    _pair(client)  # the courier thread is running from here
+    started, agent_cpu, courier_cpu = time.perf_counter(), time.thread_time(), _courier_cpu_s()
     for _ in range(entries // 2):
         _pair(client)
-    appended = time.perf_counter() - started
+    appended, agent_cpu = time.perf_counter() - started, time.thread_time() - agent_cpu
     assert client.flush(120.0)
-    elapsed = time.perf_counter() - started
+    elapsed, courier_cpu = time.perf_counter() - started, _courier_cpu_s() - courier_cpu
     client.close()
-    return entries / elapsed, appended / elapsed
+    cpu = f"CPU per entry: agent {agent_cpu / entries * US:.0f} µs, courier {courier_cpu / entries * US:.0f} µs"
+    return entries / elapsed, appended / elapsed, cpu
 
 
 DEAD_CHILD = """
@@ -151,8 +197,9 @@ def bench_deliver(base: Path, entries: int, drain: bool, deliver: bool) -> list[
         reference = _ingest_reference(service)
         rows.append(("service batch ingest (POST /runs/batch x100, 4 threads)", f"{reference:,.0f} runs/s", "reference"))
         if deliver:
-            live, share = _deliver_live(base, service, entries)
+            live, share, cpu = _deliver_live(base, service, entries)
             rows.append((f"delivery, live agent, {entries:,} entries", f"{live:,.0f} entries/s ({share:.0%} of it appending)", ">= 20,000"))
+            rows.append(("  where the time went", cpu, "-"))
         if drain:
             rate, count = _drain_dead(base, service, entries)
             rows.append((f"drain of a killed process's outbox ({count:,} entries)", f"{rate:,.0f} entries/s", ">= 20,000"))

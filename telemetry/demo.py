@@ -122,6 +122,9 @@ def _run_agent(console: Console, base_url: str, data_dir: Path) -> str:
         " custom ids it refused (by reason) and duplicates it renamed, out of all runs it started:"
     )
     console.print_json(data=client.get_run_id_metrics())
+    # Background delivery (the default): wait until the service holds every run, so the
+    # table below shows them all; close() alone waits only the exit budget.
+    client.flush(10.0)
     client.close()
     return first
 

@@ -48,8 +48,9 @@ def test_a_client_run_loads_no_command_line_or_service_module(tmp_path: Path) ->
     result = _python(code, tmp_path, env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"loaded": [], "httpx": True}
-    # The run went through the whole shell: refused by the closed port, it is in the buffer.
-    assert len(list((tmp_path / "data" / "buffer").glob("*.json"))) >= 1
+    # The run went through the whole shell: refused by the closed port, it is on disk, in
+    # the outbox (background delivery, the default).
+    assert len(list((tmp_path / "data" / "buffer" / "outbox").glob("*.seg"))) == 1
 
 
 

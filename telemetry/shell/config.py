@@ -80,7 +80,7 @@ class TelemetryConfig:
     exit_budget_s: float = 2.0
     recent_runs: int = 1024
     # Background delivery through the outbox (docs/delivery.md), or `sync` (the spec's).
-    delivery: DeliveryMode = "sync"
+    delivery: DeliveryMode = "background"
     outbox_fsync_interval_s: float = 1.0
     outbox_limit_bytes: int = 512 << 20
     outbox_segment_bytes: int = 16 << 20

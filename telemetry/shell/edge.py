@@ -77,8 +77,10 @@ def seconds(value: object) -> float | None:
 def json_safe(value: Any) -> Any:
     """A copy of `value` made of plain JSON types; what JSON cannot hold becomes text."""
     kind = type(value)
-    if value is None or kind is bool or kind is float:
+    if value is None or kind is bool:
         return value
+    if kind is float:  # JSON has no inf or nan: null, as orjson writes them nested
+        return value if math.isfinite(value) else None
     if kind is int:
         return value if value in _INT64 else str(value)
     if kind is str:
@@ -90,11 +92,16 @@ def json_safe(value: Any) -> Any:
     try:
         # The standard library copes with huge ints and some odd objects; what it gives
         # back must still be something orjson can write.
-        copied = json.loads(json.dumps(value, default=repr), parse_int=_parse_int)
+        copied = json.loads(json.dumps(value, default=repr), parse_int=_parse_int, parse_constant=_no_constant)
         dumps(copied)
         return copied
     except Exception:
         return safe_repr(value)
+
+
+def _no_constant(name: str) -> None:
+    """`Infinity`, `-Infinity`, `NaN` of the standard library's JSON: null, as orjson."""
+    return None
 
 
 def _parse_int(digits: str) -> int | str:

@@ -1,7 +1,7 @@
 """`telemetry doctor`: checks what an agent's telemetry needs, says what to fix for each
 problem, and exits 1 when something is wrong (warnings alone exit 0). Checks: the client's
 configuration, the service's reachability, auth, the clock against the service's, the
-directories the client writes, and the buffer's backlog."""
+directories the client writes, and the backlog (buffer files and the outbox)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from rich.text import Text
 
 from telemetry.shell.buffer import CORRUPT_DIR, REJECTED_DIR
 from telemetry.shell.config import TelemetryConfig
+from telemetry.shell.outbox.drain import unsettled_entries
+from telemetry.shell.outbox.segments import OUTBOX_DIR
 from telemetry.views.formatting import console
 from telemetry.views.service_api import ServiceApi, json_option, service_options
 
@@ -127,7 +129,11 @@ def check_backlog(buffer_dir: Path) -> Iterator[Check]:
     pending = _count(buffer_dir, "*.json")
     if pending:
         yield Check("buffer", "warn", f"{pending} run update(s) wait in {buffer_dir}", "run `telemetry sync` once the service is up")
-    else:
+    waiting = sum(1 for _ in unsettled_entries(buffer_dir))
+    if waiting:
+        fix = "a running agent delivers its own once the service answers; for those of agents that exited, run `telemetry sync`"
+        yield Check("outbox", "warn", f"{waiting} run start(s)/end(s) wait in {buffer_dir / OUTBOX_DIR}", fix)
+    if not pending and not waiting:
         yield Check("buffer", "ok", "nothing waits to be delivered")
     for folder in (REJECTED_DIR, CORRUPT_DIR):
         count = _count(buffer_dir / folder, "*.json")

@@ -25,7 +25,8 @@ def test_delivery_and_the_outbox_knobs_come_from_the_environment() -> None:
     assert (config.delivery, config.outbox_fsync_interval_s) == ("background", 0.5)
     assert (config.outbox_limit_bytes, config.outbox_segment_bytes) == (1 << 20, 1 << 16)
     assert TelemetryConfig.from_env({"TELEMETRY_DELIVERY": "sync"}).delivery == "sync"
-    assert TelemetryConfig().delivery == "sync"
+    assert TelemetryConfig().delivery == "background"  # the default
+    assert TelemetryConfig.from_env({}).delivery == "background"
 
 
 def test_a_bad_delivery_value_is_warned_about_by_name_and_the_default_kept(
@@ -37,7 +38,7 @@ def test_a_bad_delivery_value_is_warned_about_by_name_and_the_default_kept(
         client = TelemetryClient()
     client.close()
     assert "TELEMETRY_DELIVERY='eventually' is not readable" in caplog.text
-    assert client.config.delivery == "sync"
+    assert client.config.delivery == "background"
     problems = TelemetryConfig(delivery="later", outbox_segment_bytes=0).validate()  # type: ignore[arg-type]
     assert any(problem.startswith("delivery is not one of ('background', 'sync'), got 'later'") for problem in problems)
     assert any(problem.startswith("outbox_segment_bytes must be > 0") for problem in problems)

@@ -17,9 +17,17 @@ from tests.support.service import ServiceProcess
 
 
 @pytest.fixture
-def make_client(tmp_path: Path, delivery: str) -> Iterator[Callable[..., Any]]:
+def make_client(make_client_in: Callable[..., Any], delivery: str) -> Callable[..., Any]:
     """Build clients on `tmp_path/base` (override any config field), in each delivery mode
     in turn; closed after the test."""
+    return make_client_in
+
+
+@pytest.fixture
+def make_client_in(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Build clients on `tmp_path/base` with the delivery mode from `TELEMETRY_DELIVERY`'s
+    fixture (`make_client`) or named by the test (`delivery=` among the overrides: a test
+    of one mode's own mechanism, run once); closed after the test."""
     from telemetry import TelemetryClient
     from tests.shell.helpers import fast_config
 

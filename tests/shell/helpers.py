@@ -18,9 +18,7 @@ import orjson
 from telemetry import TelemetryClient, TelemetryConfig
 from telemetry.effects.records import BufferEntry, CommitEntry
 from telemetry.shell.buffer import BufferDirectory
-from telemetry.shell.outbox.entries import parse_header
-from telemetry.shell.outbox.frames import Frame, frames
-from telemetry.shell.outbox.segments import LEDGER_SUFFIX, OUTBOX_DIR, segment_paths
+from telemetry.shell.outbox.drain import unsettled_entries
 from tests.support.buffer_files import read_entry, record_from_wire
 
 ClientFactory = Callable[..., TelemetryClient]
@@ -52,16 +50,9 @@ def on_disk(directory: Path) -> list[BufferEntry]:
     """Every run entry waiting in a buffer directory for delivery: its buffer files and, in
     background mode, what its outbox segments hold past their ledger's offset."""
     entries = buffer_entries(directory)
-    for path in segment_paths(directory / OUTBOX_DIR):
-        data = Path(path).read_bytes()
-        ledger = Path(path + LEDGER_SUFFIX)
-        acked = int.from_bytes(ledger.read_bytes()[:8] or b"\0", "little") if ledger.exists() else 0
-        found = [item for item in frames(data, 0, final=True) if isinstance(item, Frame)]
-        columns = parse_header(found[0].payload)
-        for frame in found[1:]:
-            if frame.start >= acked:
-                operation, fields, values = orjson.loads(frame.payload)
-                entries.append(BufferEntry(operation, record_from_wire(dict(zip(columns, values))), tuple(fields)))
+    for columns, payload in unsettled_entries(directory):
+        operation, fields, values = orjson.loads(payload)
+        entries.append(BufferEntry(operation, record_from_wire(dict(zip(columns, values))), tuple(fields)))
     return entries
 
 

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from telemetry.effects.records import CommitDetails, CommitEntry
-from tests.shell.helpers import ClientFactory, pending_entries, stored_runs
+from telemetry.shell.buffer import BufferDirectory
+from tests.shell.helpers import ClientFactory, on_disk, pending_entries, python_process, stored_runs
 from tests.shell.test_client_faults import not_a_directory
 from tests.support.receiver import closed_port_url
 from tests.support.service import ServiceProcess
@@ -84,30 +85,48 @@ def test_a_commit_for_a_run_nobody_knows_is_rejected_with_the_reason_and_sync_st
     assert stored_runs(shared_service.url, "never-started") == []
 
 
-@pytest.mark.sync_only("inspects the classic buffer files a down service leaves; in background mode runs wait in the outbox (tests/outbox)")
+ENDER = """
+import os, sys
+from telemetry import TelemetryClient, TelemetryConfig
+client = TelemetryClient(TelemetryConfig(api_url=sys.argv[1], base_dir=sys.argv[2], exit_budget_s=0.5, delivery=os.environ["TELEMETRY_DELIVERY"],
+                                         heartbeat_interval_s=0, sync_interval_s=0, connect_timeout_s=0.3))
+run_id = client.start_run("agent", "job")
+client.end_run(run_id)
+print(run_id)
+"""
+
+
 def test_a_commit_and_the_create_of_its_run_both_buffered_converge_after_sync(
-    make_client: ClientFactory, tmp_path: Path
+    make_client: ClientFactory, tmp_path: Path, delivery: str
 ) -> None:
+    """Another process started and ended the run while the service was down, and exited:
+    its run waits in buffer files (sync mode) or in its outbox (background mode: the next
+    client on the directory adopts it and delivers it once the service is back); the
+    commit waits in a buffer file. `telemetry sync` then delivers the commit (and, in sync
+    mode, the run first)."""
     service = ServiceProcess(tmp_path / "telemetry.sqlite")
     try:
-        ender = make_client(service.url)
-        run_id = ender.start_run("agent", "job")
-        ender.end_run(run_id)
+        process = python_process(ENDER, service.url, str(tmp_path / "base"))
+        stdout, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr
+        run_id = stdout.strip()
         stranger = make_client(service.url)
         _assert_buffered(stranger.associate_commit(run_id, *COMMIT), run_id)
         buffer_dir = tmp_path / "base" / "buffer"
-        assert [type(entry).__name__ for entry in pending_entries(buffer_dir)] == [
-            "BufferEntry", "BufferEntry", "CommitEntry",
-        ]  # fmt: skip
+        assert [(e.operation, e.record.run_id) for e in on_disk(buffer_dir)] == [("create", run_id), ("update", run_id)]
+        assert [type(entry).__name__ for entry in pending_entries(buffer_dir)] == (
+            ["BufferEntry", "BufferEntry", "CommitEntry"] if delivery == "sync" else ["CommitEntry"]
+        )
         service.start()
+        assert stranger.flush(20.0)  # background mode: the dead process's outbox, adopted
         result = _sync(buffer_dir, service.url)
         assert result.returncode == 0, result.stderr
         _assert_committed(service.url, run_id)
+        assert on_disk(buffer_dir) == [] and pending_entries(buffer_dir) == []
     finally:
         service.stop()
 
 
-@pytest.mark.sync_only("the commit finds its run's create in the classic buffer; in background mode the create waits in another client's outbox")
 def test_a_commit_for_a_run_whose_create_is_still_buffered_waits_in_the_buffer(
     shared_service: ServiceProcess, make_client: ClientFactory, tmp_path: Path
 ) -> None:
@@ -115,8 +134,9 @@ def test_a_commit_for_a_run_whose_create_is_still_buffered_waits_in_the_buffer(
     buffer, so the commit joins it there instead of failing with "Run ID not found". The
     client does not read the buffer to learn which runs it holds (that could stall the
     agent), so while it holds anything, a commit for a run nobody knows waits there too,
-    and sync sets it aside in rejected/."""
-    ender = make_client(closed_port_url())
+    and sync sets it aside in rejected/. In background mode the ender's outbox is over its
+    limit (here: a limit of 0), so its run takes the buffer files as in sync mode."""
+    ender = make_client(closed_port_url(), outbox_limit_bytes=0)
     run_id = ender.start_run("agent", "job")
     ender.end_run(run_id)
     stranger = make_client(shared_service.url)
@@ -189,3 +209,21 @@ def test_a_held_run_commit_stored_nowhere_is_false_and_says_nothing_was_stored(
         "(the service did not answer and the buffer could not be written)"
     )
     assert client.self_metrics()["errors.AppendBuffer.NotADirectoryError"] >= 1
+
+
+def test_a_commit_for_a_run_still_in_a_live_clients_outbox_waits_for_it(
+    service: ServiceProcess, make_client_in: ClientFactory, tmp_path: Path
+) -> None:
+    """A commit buffered by run id whose run waits, unsettled, in the outbox of a live
+    client (one that adopted a dead process's outbox, say): `telemetry sync` cannot take
+    that outbox, but sees the run in it and keeps the commit for a later pass instead of
+    rejecting it as a run nobody knows."""
+    holder = make_client_in(closed_port_url(), delivery="background")
+    run_id = holder.start_run("agent", "job")
+    holder.end_run(run_id)
+    buffer_dir = tmp_path / "base" / "buffer"
+    BufferDirectory(buffer_dir).append(CommitEntry(run_id, CommitDetails(*COMMIT)), "2026-12-05T00:00:00+00:00")
+    result = _sync(buffer_dir, service.url)
+    assert result.returncode == 1, result.stdout + result.stderr  # the commit remains, waiting
+    assert _summary(result.stdout)["rejected"] == 0 and not (buffer_dir / "rejected").exists()
+    assert [type(entry).__name__ for entry in pending_entries(buffer_dir)] == ["CommitEntry"]

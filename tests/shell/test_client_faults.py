@@ -18,27 +18,30 @@ from telemetry.effects.records import RunEvent
 from telemetry.shell.edge import now
 from telemetry.shell.ndjson import NdjsonWriter
 from telemetry.shell.self_metrics import SelfMetrics
-from tests.shell.helpers import ClientFactory, buffer_entries, ndjson_lines, stored_runs
+from tests.shell.helpers import ClientFactory, buffer_entries, ndjson_lines, on_disk, stored_runs
 from tests.support.waiting import eventually, wait_for
 from tests.support.receiver import HANG, HungPort, Receiver, Reply, closed_port_url
 from tests.support.disks import tiny_disk  # noqa: F401 (a fixture)
 from tests.support.service import ServiceProcess
 
 
-def run_three(client: TelemetryClient) -> list[str]:
-    """Three runs started, evented and ended; their ids."""
+def run_three(client: TelemetryClient, flush: bool = True) -> list[str]:
+    """Three runs started, evented and ended (then `flush()`ed); their ids."""
     run_ids = []
     for number in range(3):
         run_id = client.start_run("agent", "job", items_discovered=number)
         client.log_event(run_id, "step", {"n": number})
         client.end_run(run_id, items_succeeded=number)
         run_ids.append(run_id)
-    client.flush()
+    if flush:
+        client.flush()
     return run_ids
 
 
 def assert_all_buffered(buffer_dir: Path, run_ids: list[str]) -> None:
-    entries = buffer_entries(buffer_dir)
+    """Every start and end is on disk, in order: in buffer files (sync mode) or in the
+    outbox, unacknowledged (background mode)."""
+    entries = on_disk(buffer_dir)
     assert [(e.operation, e.record.run_id) for e in entries] == [
         (operation, run_id) for run_id in run_ids for operation in ("create", "update")
     ]
@@ -47,18 +50,22 @@ def assert_all_buffered(buffer_dir: Path, run_ids: list[str]) -> None:
     assert [e.record.items_succeeded for e in ends] == [0, 1, 2]
 
 
-@pytest.mark.sync_only("inspects the classic buffer files a down service leaves; in background mode runs wait in the outbox (tests/outbox)")
 def test_refused_service_buffers_every_start_and_end(
-    make_client: ClientFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    make_client: ClientFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture, delivery: str
 ) -> None:
     client = make_client(closed_port_url())
     with caplog.at_level(logging.WARNING, logger="telemetry"):
         run_ids = run_three(client)
-    assert caplog.text.count("API unavailable, buffering event: ConnectError") == 1
     assert_all_buffered(tmp_path / "base" / "buffer", run_ids)
     metrics = client.self_metrics()
-    assert metrics["breaker.opened"] == 1 and metrics["delivery.fallback.unavailable"] == 1
-    assert metrics["delivery.fallback.breaker_open"] == 5
+    if delivery == "sync":
+        assert caplog.text.count("API unavailable, buffering event: ConnectError") == 1
+        assert metrics["breaker.opened"] == 1 and metrics["delivery.fallback.unavailable"] == 1
+        assert metrics["delivery.fallback.breaker_open"] == 5
+    else:  # the courier met the refusal, backs off and keeps every entry in the outbox
+        assert caplog.text.count("API unavailable, keeping runs in the outbox until it answers: ConnectError") == 1
+        assert metrics["outbox.unavailable"] >= 1 and "outbox.delivered" not in metrics
+        assert buffer_entries(tmp_path / "base" / "buffer") == []  # no buffer files
     assert len(ndjson_lines(tmp_path / "base" / "ndjson")) == 9
 
 
@@ -77,34 +84,53 @@ def test_commits_are_buffered_while_the_service_is_down(make_client: ClientFacto
     assert ok and "buffered" in message  # by run id: tests/shell/test_client_commits.py
 
 
-@pytest.mark.sync_only("the caller's wait for a hung service; in background mode the caller never waits for the service")
-def test_hung_service_costs_one_timeout_then_goes_straight_to_the_buffer(make_client: ClientFactory, tmp_path: Path) -> None:
+def test_hung_service_costs_one_timeout_then_goes_straight_to_the_buffer(
+    make_client: ClientFactory, tmp_path: Path, delivery: str
+) -> None:
     with HungPort() as hung:
         client = make_client(hung.url, breaker_cooldown_s=60.0)
-        run_ids = run_three(client)
+        started = time.monotonic()
+        run_ids = run_three(client, flush=False)
+        seconds = time.monotonic() - started
+        client.flush()  # gives up after the exit budget in background mode
     assert_all_buffered(tmp_path / "base" / "buffer", run_ids)
     metrics = client.self_metrics()
-    # Only the first delivery waited for the service; the other five never touched it.
-    assert metrics["delivery.fallback.unavailable"] == 1 and metrics["breaker.short_circuited"] == 5
+    if delivery == "sync":
+        # Only the first delivery waited for the service; the other five never touched it.
+        assert metrics["delivery.fallback.unavailable"] == 1 and metrics["breaker.short_circuited"] == 5
+    else:
+        # The caller never waited: its six calls took less than one read timeout (0.4 s);
+        # the courier waited instead.
+        assert seconds < 0.4 and metrics["outbox.unavailable"] >= 1 and "outbox.delivered" not in metrics
 
 
-@pytest.mark.sync_only("the caller's wait for a hung service; in background mode the caller never waits for the service")
-def test_hung_http_server_is_detected_by_the_read_timeout(make_client: ClientFactory, tmp_path: Path) -> None:
-    with Receiver(HANG) as receiver:
+def test_hung_http_server_is_detected_by_the_read_timeout(
+    make_client: ClientFactory, tmp_path: Path, delivery: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Receiver(HANG) as receiver, caplog.at_level(logging.WARNING, logger="telemetry"):
         client = make_client(receiver.url, breaker_cooldown_s=60.0)
         run_ids = run_three(client)
-        assert len(receiver.requests) == 1
+        requests = receiver.requests
     assert_all_buffered(tmp_path / "base" / "buffer", run_ids)
+    if delivery == "sync":  # one request, then the breaker
+        assert len(requests) == 1
+        assert "API unavailable, buffering event: ReadTimeout" in caplog.text
+    else:  # the courier's batches, each given up after the read timeout, sent again after a backoff
+        assert requests and all(r.path == "/api/v1/runs/batch-update" for r in requests)
+        assert "API unavailable, keeping runs in the outbox until it answers: ReadTimeout" in caplog.text
 
 
-@pytest.mark.sync_only("the breaker and buffer of the caller's own requests; in background mode the courier backs off and keeps the outbox")
 @pytest.mark.parametrize("reply", [Reply(500, {"detail": "boom"}), Reply(503), Reply(429, {}, {"Retry-After": "30"})])
-def test_server_errors_and_throttling_are_buffered(reply: Reply, make_client: ClientFactory, tmp_path: Path) -> None:
+def test_server_errors_and_throttling_are_buffered(reply: Reply, make_client: ClientFactory, tmp_path: Path, delivery: str) -> None:
     with Receiver(reply) as receiver:
         client = make_client(receiver.url, breaker_cooldown_s=60.0)
         run_ids = run_three(client)
     assert_all_buffered(tmp_path / "base" / "buffer", run_ids)
-    assert client.self_metrics()["breaker.opened"] == 1
+    metrics = client.self_metrics()
+    if delivery == "sync":
+        assert metrics["breaker.opened"] == 1
+    else:  # the courier keeps the batch and backs off (a Retry-After of 30 s is more than the test's second)
+        assert metrics["outbox.unavailable"] >= 1 and "outbox.delivered" not in metrics
 
 
 def test_a_refused_record_goes_to_rejected_with_the_reason(make_client: ClientFactory, tmp_path: Path, delivery: str) -> None:
@@ -122,11 +148,12 @@ def test_a_refused_record_goes_to_rejected_with_the_reason(make_client: ClientFa
     assert [client.self_metrics()[name] for name in counted] == [1, 1]
 
 
-@pytest.mark.sync_only("the breaker guards the caller's own requests, which background mode does not send")
-def test_the_breaker_closes_again_once_a_probe_reaches_the_service(make_client: ClientFactory) -> None:
+def test_the_breaker_closes_again_once_a_probe_reaches_the_service(make_client_in: ClientFactory) -> None:
+    """Sync mode's breaker, which guards the caller's own requests (background mode's
+    courier backs off instead: the next test)."""
     with Receiver(Reply(201)) as receiver:
         receiver.script(HANG)
-        client = make_client(receiver.url, breaker_cooldown_s=0.2)
+        client = make_client_in(receiver.url, breaker_cooldown_s=0.2, delivery="sync")
         client.start_run("agent", "first")  # hangs, times out, opens the breaker
 
         def probed() -> int:
@@ -138,6 +165,27 @@ def test_the_breaker_closes_again_once_a_probe_reaches_the_service(make_client: 
         requests = receiver.requests
     assert any(r.path == "/health" for r in requests)
     assert [r.json()["job_type"] for r in requests if r.method == "POST"][-1] == "after"
+
+
+def test_the_courier_backs_off_while_the_service_is_down_and_delivers_once_it_is_back(
+    make_client_in: ClientFactory, tmp_path: Path
+) -> None:
+    """Background mode's counterpart of the breaker: batches the service cannot take wait
+    in the outbox (nothing settled, nothing rejected); the first batch after the service
+    is back delivers all of it, in order, to its final state."""
+    service = ServiceProcess(tmp_path / "telemetry.sqlite")  # its port is chosen, nothing listens yet
+    try:
+        client = make_client_in(service.url, delivery="background")
+        run_ids = run_three(client)  # flush() gives up after the exit budget
+        assert client.self_metrics()["outbox.unavailable"] >= 1
+        assert_all_buffered(tmp_path / "base" / "buffer", run_ids)
+        service.start()
+        assert client.flush(20.0)
+        assert [stored_runs(service.url, run_id)[0]["items_succeeded"] for run_id in run_ids] == [0, 1, 2]
+        assert on_disk(tmp_path / "base" / "buffer") == []
+        assert not (tmp_path / "base" / "buffer" / "rejected").exists()
+    finally:
+        service.stop()
 
 
 def not_a_directory(tmp_path: Path) -> Path:
@@ -234,9 +282,10 @@ def test_unwritable_buffer_dir_with_service_down_keeps_the_ndjson_backup(make_cl
     assert metrics["errors.AppendBuffer.NotADirectoryError"] == 6
 
 
-@pytest.mark.sync_only("counts the buffer files that fit on a full disk; background mode's full disk: tests/outbox/test_disk_full.py")
-def test_disk_full_never_raises_and_keeps_what_was_written(tiny_disk: Path, make_client: ClientFactory) -> None:
-    client = make_client(closed_port_url(), base_dir=tiny_disk, ndjson_flush_interval_s=0.0)
+def test_disk_full_never_raises_and_keeps_what_was_written(tiny_disk: Path, make_client_in: ClientFactory) -> None:
+    """Sync mode's full disk: the buffer files that fit are whole, the rest counted.
+    Background mode's (the outbox's frames): tests/outbox/test_disk_full.py."""
+    client = make_client_in(closed_port_url(), base_dir=tiny_disk, ndjson_flush_interval_s=0.0, delivery="sync")
     started = [client.start_run("agent", "job", input_summary="x" * 500) for _ in range(120)]
     client.flush()
     client.close()  # the NDJSON lines still held get their last try, then count as lost

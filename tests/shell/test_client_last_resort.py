@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from telemetry import TelemetryClient
-from tests.shell.helpers import ClientFactory, fast_config, ndjson_lines, stored_runs
+from tests.shell.helpers import ClientFactory, fast_config, ndjson_lines, on_disk, stored_runs
 from tests.support.receiver import closed_port_url
 from tests.support.service import ServiceProcess
 
@@ -24,11 +24,13 @@ def _no_thread_to_be_had(self: threading.Thread) -> None:
     raise RuntimeError("can't start new thread")
 
 
-@pytest.mark.sync_only("without a thread background mode cannot deliver: the run stays in the outbox for the next client or telemetry sync")
 def test_a_run_started_when_no_thread_can_start_is_delivered_active_and_on_disk(
     shared_service: ServiceProcess, make_client: ClientFactory, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, delivery: str,
 ) -> None:  # fmt: skip
+    """Sync mode delivers on the caller's thread, so the run is in the service at once. In
+    background mode the run waits in the outbox (whole, on disk) until a thread can start:
+    the next call that starts one, or flush(), delivers it."""
     client = make_client(shared_service.url, heartbeat_interval_s=30.0, sync_interval_s=30.0)
     # What CPython raises when the OS refuses a thread (which cannot safely be caused here).
     monkeypatch.setattr(threading.Thread, "start", _no_thread_to_be_had)
@@ -38,6 +40,11 @@ def test_a_run_started_when_no_thread_can_start_is_delivered_active_and_on_disk(
         client.start_run("agent", "job", run_id="threadless-2")
     assert run_id == "threadless" and "threadless" in client._state.active
     client.end_run(run_id, items_succeeded=1)
+    if delivery == "background":
+        assert [e.record.run_id for e in on_disk(tmp_path / "base" / "buffer")] == ["threadless", "threadless-2", "threadless"]
+        assert stored_runs(shared_service.url, "threadless") == []
+        monkeypatch.undo()  # threads can start again
+        assert client.flush(10.0)
     assert [row["status"] for row in stored_runs(shared_service.url, "threadless")] == ["success"]
     # No writer thread: each line was written synchronously, none waits in a queue.
     lines = ndjson_lines(tmp_path / "base" / "ndjson")
@@ -45,8 +52,11 @@ def test_a_run_started_when_no_thread_can_start_is_delivered_active_and_on_disk(
     metrics = client.self_metrics()
     assert metrics["errors.thread_start.HeartbeatWorker"] == 2 and metrics["errors.thread_start.BackgroundSync"] == 2
     assert metrics["errors.ndjson.thread_start"] == 4
+    if delivery == "background":
+        assert metrics["errors.thread_start.OutboxWorker"] == 2
     # Once per worker kind, in plain words: no internal names in what the agent's log shows.
-    assert caplog.text.count("telemetry: could not start a background thread; it is tried again at the next run: RuntimeError: can't start new thread") == 2
+    kinds = 2 if delivery == "sync" else 3
+    assert caplog.text.count("telemetry: could not start a background thread; it is tried again at the next run: RuntimeError: can't start new thread") == kinds
     assert "thread_start." not in caplog.text and "HeartbeatWorker" not in caplog.text
 
 
@@ -104,9 +114,10 @@ def _outer_except_reached(method: str, tmp_path: Path, caplog: pytest.LogCapture
     and has room to answer; its reply and what it logged."""
     call, answered = CALLS[method]
     for frames in range(150, 2, -1):
-        # A new closed client each time (no background thread shares the lowered limit;
-        # its once-per-kind log memory is fresh), with one active run.
-        client = TelemetryClient(fast_config(closed_port_url(), base_dir=tmp_path))
+        # A new closed client each time (no background thread shares the lowered limit, so
+        # sync delivery: background mode's courier is such a thread; its once-per-kind log
+        # memory is fresh), with one active run.
+        client = TelemetryClient(fast_config(closed_port_url(), base_dir=tmp_path, delivery="sync"))
         client.close()
         client.start_run("agent", "job", run_id="active")
         caplog.clear()

@@ -21,7 +21,7 @@ from telemetry.shell.edge import json_safe, now, text
 from telemetry.shell.ndjson import NdjsonWriter
 from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.wire.format import dumps
-from tests.shell.helpers import ClientFactory, buffer_entries, ndjson_lines
+from tests.shell.helpers import ClientFactory, ndjson_lines, on_disk
 from tests.shell.strategies import garbage
 
 
@@ -105,15 +105,23 @@ def test_a_full_queue_writes_in_the_callers_thread_and_loses_nothing(tmp_path: P
     assert sorted(line["payload"]["n"] for line in ndjson_lines(tmp_path)) == list(range(10))
 
 
-@pytest.mark.sync_only("a send that raises on the caller's thread; in background mode the caller only appends to the outbox")
 def test_a_performer_that_raises_runs_the_fallback_and_logs_once(
-    make_client: ClientFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    make_client: ClientFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture, delivery: str
 ) -> None:
+    """A send that raises (httpx cannot encode the host): on the caller's thread in sync
+    mode, where the fallback (a buffer file) runs; on the courier's in background mode,
+    where the batch stays in the outbox and the courier tries again later."""
     client = make_client("http://a..b/")  # a well-formed URL whose host httpx cannot encode
     with caplog.at_level(logging.WARNING, logger="telemetry"):
         run_ids = [client.start_run("agent", "job") for _ in range(3)]
-    assert [e.record.run_id for e in buffer_entries(tmp_path / "base" / "buffer")] == run_ids
-    assert client.self_metrics()["errors.PostRun.UnicodeError"] == 3  # the counter keeps its internal name
-    # The warning is in plain words, once: never "PostRun.UnicodeError failed".
-    assert caplog.text.count("telemetry: sending a new run to the service failed: UnicodeError") == 1
-    assert "PostRun" not in caplog.text
+        delivered = client.flush(0.5)
+    assert delivered == (delivery == "sync")  # sync mode's flush has nothing to wait for
+    assert [e.record.run_id for e in on_disk(tmp_path / "base" / "buffer")] == run_ids
+    if delivery == "sync":
+        assert client.self_metrics()["errors.PostRun.UnicodeError"] == 3  # the counter keeps its internal name
+        # The warning is in plain words, once: never "PostRun.UnicodeError failed".
+        assert caplog.text.count("telemetry: sending a new run to the service failed: UnicodeError") == 1
+    else:
+        assert client.self_metrics()["errors.outbox.courier.UnicodeError"] >= 1
+        assert caplog.text.count("telemetry: background delivery failed; retrying: UnicodeError") == 1
+    assert "PostRun" not in caplog.text and "outbox.courier" not in caplog.text

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from telemetry import RunContext, RunIDMetrics, TelemetryClient, TelemetryConfig
-from tests.shell.helpers import ClientFactory, buffer_entries, ndjson_lines, stored_runs
+from tests.shell.helpers import ClientFactory, buffer_entries, ndjson_lines, on_disk, stored_runs
 from tests.support.waiting import eventually
 from tests.support.service import ServiceFactory, ServiceProcess
 
@@ -203,21 +203,27 @@ def test_get_stats_without_service_or_database_says_unavailable(make_client: Cli
     assert stats["error"] == "Statistics unavailable" and "run_id_metrics" in stats
 
 
-@pytest.mark.sync_only("the caller's own request answered 401 keeps the run in the classic buffer; in background mode it stays in the outbox")
 def test_the_bearer_token_is_sent_and_a_wrong_one_keeps_records_buffered(
-    service_factory: ServiceFactory, make_client: ClientFactory, tmp_path: Path
+    service_factory: ServiceFactory, make_client: ClientFactory, tmp_path: Path, delivery: str
 ) -> None:
     service = service_factory(auth_token="s3cret")
     good = make_client(service.url, api_token="s3cret")
     run_id = good.start_run("agent", "job")
+    assert good.flush(10.0)
     assert only_row_with_token(service, run_id)["status"] == "running"
 
     bad = make_client(service.url, api_token="wrong", buffer_dir=tmp_path / "bad-buffer")
     refused = bad.start_run("agent", "job")
-    # 401 is the configuration's fault, not the record's: buffered for a later sync.
-    assert [e.record.run_id for e in buffer_entries(tmp_path / "bad-buffer")] == [refused]
+    # 401 is the configuration's fault, not the record's: kept on disk (the buffer file in
+    # sync mode, the outbox in background mode) for the right token, never rejected.
+    assert bad.flush(0.5) == (delivery == "sync")  # sync mode's flush has nothing to wait for
+    assert [e.record.run_id for e in on_disk(tmp_path / "bad-buffer")] == [refused]
     assert not (tmp_path / "bad-buffer" / "rejected").exists()
-    assert bad.self_metrics()["errors.delivery.unauthorized"] == 1
+    metrics = bad.self_metrics()
+    if delivery == "sync":
+        assert metrics["errors.delivery.unauthorized"] == 1
+    else:
+        assert metrics["outbox.unavailable"] >= 1 and "outbox.delivered" not in metrics
 
 
 def test_a_record_the_service_refuses_goes_to_rejected_with_the_reason(
@@ -265,10 +271,14 @@ def test_config_problems_are_logged_as_warnings(tmp_path: Path, caplog: pytest.L
     client.close()
 
 
-@pytest.mark.sync_only("once start_run returns the row is in the service: sync delivery's promise; background mode's is flush() (tests/outbox/test_config.py)")
-def test_the_service_really_holds_what_a_returned_start_delivered(shared_service: ServiceProcess, make_client: ClientFactory) -> None:
-    """Synchronous delivery: once start_run returns, a fresh reader sees the row."""
+def test_the_service_really_holds_what_a_returned_start_delivered(
+    shared_service: ServiceProcess, make_client: ClientFactory, delivery: str
+) -> None:
+    """Sync mode: once start_run returns, a fresh reader sees the row. Background mode:
+    once flush() returns True."""
     client = make_client(shared_service.url)
     for number in range(5):
         run_id = client.start_run("agent", "job", run_id=f"sync-{number}")
+        if delivery == "background":
+            assert client.flush(10.0)
         assert httpx.get(f"{shared_service.url}/api/v1/runs", params={"run_id": run_id}).json()[0]["status"] == "running"

@@ -8,11 +8,12 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from telemetry.effects.records import RunRecord
 from telemetry.shell.service_api import Delivered, ServiceApi, Unavailable
-from tests.shell.helpers import ClientFactory, buffer_entries, stored_runs
+from tests.shell.helpers import ClientFactory, on_disk, stored_runs
 from tests.support.receiver import HANG, Receiver, closed_port_url
 from tests.support.service import ServiceProcess
 
@@ -54,17 +55,28 @@ def test_hung_server_is_a_read_timeout_and_is_not_sent_again() -> None:
         api.close()
 
 
-@pytest.mark.sync_only("counts the caller's own requests on a keep-alive connection")
 def test_service_keep_alive_expiry_never_reaches_the_agent(
-    make_client: ClientFactory, service: ServiceProcess, tmp_path: Path
+    make_client: ClientFactory, service: ServiceProcess, tmp_path: Path, delivery: str
 ) -> None:
+    """The keep-alive connection the service closed after 5 s idle is opened again: by the
+    caller's own request (sync), by the courier's next batch (background)."""
     client = make_client(service.url)
     client.end_run(client.start_run("agent", "before-idle"))
+    assert client.flush(10.0)
     time.sleep(5.5)  # uvicorn closes keep-alive connections idle for 5 s
     client.end_run(client.start_run("agent", "after-idle"))
+    assert client.flush(10.0)
     metrics = client.self_metrics()
-    assert metrics.get("delivery.delivered") == 4 and "breaker.opened" not in metrics
-    assert buffer_entries(tmp_path / "base" / "buffer") == []
+    if delivery == "sync":
+        assert metrics.get("delivery.delivered") == 4 and "breaker.opened" not in metrics
+    else:
+        assert metrics.get("outbox.delivered") == 4 and "outbox.unavailable" not in metrics
+    assert on_disk(tmp_path / "base" / "buffer") == []
+    assert {row["job_type"] for row in _rows(service.url)} == {"before-idle", "after-idle"}
+
+
+def _rows(url: str) -> list[dict[str, object]]:
+    return list(httpx.get(f"{url}/api/v1/runs", timeout=10).json())
 
 
 def test_many_threads_share_one_api(shared_service: ServiceProcess) -> None:

@@ -3,9 +3,10 @@ mode in turn (a test that asks for it, or for `make_client`, runs once per mode)
 `TELEMETRY_DELIVERY` for clients configured from the environment (agent processes) and the
 mode of `fast_config`; a test that builds its own `TelemetryConfig` passes
 `delivery=delivery`. Runs in background mode are not in the service when `end_run` returns:
-a test that reads the service first calls `client.flush()`. A test of the synchronous path
-itself (the caller's own requests, its breaker, the classic buffer files a down service
-leaves) is marked `sync_only` with the reason, and skipped in background mode."""
+a test that reads the service first calls `client.flush()`. Where what a test checks is one
+mode's own mechanism (sync mode's breaker, a caller waiting on a hung service), the test
+names that mode itself (`make_client_in(..., delivery="sync")`) and runs once; nothing is
+skipped in either mode."""
 
 from __future__ import annotations
 
@@ -19,9 +20,6 @@ def delivery(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     from tests.shell.helpers import FAST
 
     mode: str = request.param
-    marker = request.node.get_closest_marker("sync_only")
-    if mode == "background" and marker is not None:
-        pytest.skip(f"sync delivery only: {marker.args[0]}")
     monkeypatch.setenv("TELEMETRY_DELIVERY", mode)
     monkeypatch.setitem(FAST, "delivery", mode)
     return mode

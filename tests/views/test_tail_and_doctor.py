@@ -167,3 +167,18 @@ def test_tail_shows_the_last_lines_of_a_large_file_from_its_end(tmp_path: Path, 
     assert [line.split()[4] for line in shown] == ["r-019997", "r-019998", "r-019999"]
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=10) == 0
+
+
+def test_doctor_counts_what_waits_in_the_outbox(tmp_path: Path, spawn: Spawn) -> None:
+    """Background delivery (the default) keeps what the service has not taken in the
+    outbox, not in buffer files: doctor counts those entries too."""
+    url = f"http://127.0.0.1:{free_port()}"
+    agent = subprocess.run(
+        [sys.executable, "-c", "from telemetry import TelemetryClient as C; c = C(); c.end_run(c.start_run('agent', 'job'))"],
+        env=_env(TELEMETRY_API_URL=url, TELEMETRY_BASE_DIR=str(tmp_path), TELEMETRY_EXIT_BUDGET="0.5"), timeout=60,
+    )  # fmt: skip
+    assert agent.returncode == 0
+    code, out = _doctor(spawn, _env(TELEMETRY_API_URL=url, TELEMETRY_BASE_DIR=str(tmp_path)))
+    assert code == 1  # the service is down
+    assert "! outbox" in out and "2 run start(s)/end(s) wait" in out and "telemetry sync" in out
+    assert "nothing waits" not in out

@@ -37,12 +37,13 @@ from telemetry.shell.outbox.segments import (
 )
 from telemetry.shell.outbox.shipping import Shipped, ship
 from telemetry.shell.outbox.writer import Outbox
-from telemetry.shell.service_api import Outcome, ServiceApi
+from telemetry.shell.service_api import Outcome, Refused, ServiceApi, Unavailable
 from telemetry.shell.workers import backoff_delay
 
 REJECTED_DIR = "rejected"
 _IDLE_WAIT_S = 0.5
 _BURST = 8
+_UNAUTHORIZED = "the service refused the token (check TELEMETRY_API_TOKEN); runs are kept in the outbox"
 
 
 class Courier:
@@ -237,7 +238,7 @@ class Courier:
                 continue
             if self.unavailable is not None:
                 failures += 1
-                self._metrics.increment("outbox.unavailable")
+                self._unavailable(self.unavailable)
                 stop.wait(backoff_delay(failures, *self._backoff, self._rng))
             elif not shipped:
                 failures = 0
@@ -247,6 +248,16 @@ class Courier:
                     stop.wait(self._linger_s)
             else:
                 failures = 0
+
+    def _unavailable(self, outcome: Outcome) -> None:
+        """Count a batch the service could not take, and say why once per kind (a wrong
+        token is the configuration's fault and is worded as such)."""
+        self._metrics.increment("outbox.unavailable")
+        if isinstance(outcome, Refused) and outcome.status_code in (401, 403):
+            self._metrics.swallowed("outbox.unauthorized", outcome.reason, _UNAUTHORIZED)
+        else:
+            reason = outcome.reason if isinstance(outcome, (Unavailable, Refused)) else str(outcome)
+            self._metrics.swallowed("outbox.service", reason, "API unavailable, keeping runs in the outbox until it answers")
 
 
 def _frame_size(segment: Segment, start: int) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -28,9 +29,11 @@ from telemetry.shell.workers import backoff_delay
 _COUNTS = ("delivered", "duplicates", "quarantined", "rejected", "remaining")
 
 
-def _with_outbox(report: SyncReport, buffer_dir: Path, api: ServiceApi) -> SyncReport:
-    """`report` with the drain of the outbox's dead segments added to it."""
-    outbox = drain_outbox(buffer_dir, api)
+def _pass(worker: SyncWorker, advanced: Callable[[int, int], None]) -> SyncReport:
+    """One pass: the outbox's dead segments first (a commit buffered by run id may name a
+    run whose create is there), then the buffer files; one report of both."""
+    outbox = drain_outbox(worker.buffer.path, worker.api)
+    report = worker.run_once(advanced)
     drained = SyncReport(
         outbox.delivered, outbox.duplicates, outbox.quarantined, outbox.rejected,
         errors=() if outbox.unavailable is None else (f"service unavailable (outbox): {outbox.unavailable}",),
@@ -69,7 +72,7 @@ def _drain(worker: SyncWorker, loop: bool, max_seconds: float | None, console: C
             bar.update(task, completed=done, total=listed, refresh=True)
 
         while True:
-            report = _with_outbox(worker.run_once(advanced), worker.buffer.path, worker.api)
+            report = _pass(worker, advanced)
             total = total.then(report)
             progressed = report.delivered + report.duplicates + report.quarantined + report.rejected > 0
             if not loop or report.remaining == 0 or not (report.service_unavailable or progressed):

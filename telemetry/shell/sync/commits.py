@@ -8,7 +8,8 @@ Rules:
 - Found: the newest stored run with that run id gets the commit.
 - Not on the service, but its run may still be in the buffer: the commit waits
   (`RunBuffered`) in the buffer until its run has arrived. Sync knows (it reads the run ids
-  of the pending entries once per pass); the client only asks whether the buffer holds any
+  of the pending entries once per pass, and of the outbox's unsettled entries, whichever
+  process holds them: a live client that adopted a dead one's outbox); the client only asks whether the buffer holds any
   create or update, since reading them all could stall the agent.
 - Not on the service and not in the buffer: `RunUnknown`. Sync asks the service once more
   after it looked at the buffer, so a create another worker delivered (and removed)
@@ -25,6 +26,7 @@ from telemetry.effects.records import CommitDetails
 from telemetry.core.verdicts import Verdict, verdict
 from telemetry.shell.blocking_port import BlockingCalls
 from telemetry.shell.ports import ServiceCalls, run_blocking
+from telemetry.shell.outbox.drain import waiting_run_ids
 from telemetry.shell.sending import answer_of
 from telemetry.shell.service_api import Outcome, ServiceApi
 from telemetry.shell.sync.passes import SyncPass
@@ -70,7 +72,9 @@ def deliver_commits(api: ServiceApi, sync_pass: SyncPass) -> bool:
     """Deliver the commit entries the pass claimed, one request pair each, and settle each
     one; False when the pass must stop (service unavailable, not authorized, stop)."""
     sync_pass.flush(wait=True)  # acknowledged creates are removed now: no longer "in the buffer"
-    buffered = functools.cache(lambda: sync_pass.buffer.pending_run_ids(skip=sync_pass.settled))
+    buffered = functools.cache(
+        lambda: sync_pass.buffer.pending_run_ids(skip=sync_pass.settled) | waiting_run_ids(sync_pass.buffer.path)
+    )
 
     async def may_be_buffered(run_id: str) -> bool:
         return run_id in buffered()
