@@ -112,8 +112,8 @@ class EffectLog:
                 written += 1
                 continue
             lost += 1
-            error, self._file.error = self._file.error, None
-            self._metrics.swallowed("effect_log.write", _described(error), f"could not write the effect log {self.path}; lines are dropped")
+            failure, self._file.error = self._file.error, None
+            self._metrics.swallowed("effect_log.write", _described(failure), f"could not write the effect log {self.path}; lines are dropped")
         self._metrics.increment("effect_log.lines_written", written)
         if lost:
             self._metrics.increment("effect_log.lines_lost", lost)
