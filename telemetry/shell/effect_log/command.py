@@ -56,11 +56,11 @@ def _readable(logs: tuple[Path, ...]) -> int:
     try:
         return count_lines(logs)
     except OSError as error:
-        raise ConfigMistake(f"cannot read {error.filename}: {error.strerror}") from None
+        raise ConfigMistake(f"cannot read the log {error.filename}: {error.strerror}") from None
 
 
 @click.command("replay")
-@click.argument("logs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("logs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--to", "url", required=True, help="URL of the service to send to, e.g. http://127.0.0.1:8765.")
 @click.option("--dry-run", is_flag=True, help="Print what would be sent, send nothing.")
 @click.option("--token", default=None, help="Bearer token [default: $TELEMETRY_API_TOKEN].")

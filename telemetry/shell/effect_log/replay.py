@@ -145,7 +145,7 @@ def replay(
         if result == "refused":
             refusals.append(f"{line.where}: {reason}")
         elif result == "unavailable":
-            stopped = f"stopped at {line.where}: the service cannot take it now ({reason})"
+            stopped = f"stopped at {line.where}, the lines after it not sent: the service cannot take it now ({reason})"
             break
     return ReplayReport(
         counts["sent"], counts["duplicate"], counts["refused"], counts["unavailable"], counts["skipped"],
