@@ -45,12 +45,12 @@ def test_every_performed_effect_reads_back_with_its_outcome_and_time(tmp_path: P
         (IncrementMetric("runs.started"), "refused"),
         (Log("warning", "something"), "failed"),
     ]
-    log = EffectLog(tmp_path / "effects.ndjson", 1 << 20, 2, SelfMetrics())
+    log = EffectLog(tmp_path / "new" / "folder" / "effects.ndjson", 1 << 20, 2, SelfMetrics())
     before = datetime.now(timezone.utc)
     for effect, outcome in performed:
         log.performed(effect, outcome)  # type: ignore[arg-type]
     _closed(log)
-    lines = [decode_line(line) for line in _read(tmp_path / "effects.ndjson")]
+    lines = [decode_line(line) for line in _read(tmp_path / "new" / "folder" / "effects.ndjson")]
     assert [(line.effect, line.outcome) for line in lines] == performed
     assert all(before <= line.at <= datetime.now(timezone.utc) for line in lines)
 

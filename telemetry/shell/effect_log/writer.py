@@ -61,6 +61,7 @@ class EffectLog:
         self._hurry = threading.Event()
         self._write_lock = threading.Lock()
         self._closed = False
+        self._directory_made = False
 
     def performed(self, effect: Effect, outcome: Outcome) -> None:
         """Queue one line (on every effect's path: no lock, no I/O); never raises."""
@@ -98,6 +99,12 @@ class EffectLog:
             self._hurry.wait(_FLUSH_INTERVAL_S)
 
     def _write_pending(self) -> None:
+        if not self._directory_made and self._pending:
+            self._directory_made = True
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                pass  # the write that follows fails too, and is counted and logged with its reason
         written = lost = 0
         while self._pending:
             effect, outcome, at = self._pending.popleft()
