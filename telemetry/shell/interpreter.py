@@ -1,7 +1,8 @@
 """The interpreter: a plain loop over the effects the core returned, one small performer per
 effect kind (a type -> performer table that must cover every effect type), each guarded
 the same way: an `Exception` is counted by effect kind and error type, logged once, and
-the effect's fallback runs; a `BaseException` (Ctrl-C, exit) always goes through."""
+the effect's fallback runs; a `BaseException` (Ctrl-C, exit) always goes through. An
+optional `EffectObserver` is told what became of each effect (`Performed`)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ from telemetry.effects.vocabulary import (
     PostRun,
     PostSheets,
 )
-from telemetry.shell.delivery import BufferSink, Delivery, Report
+from telemetry.shell.blocking_port import BufferSink
+from telemetry.shell.delivery import Delivery, Report
 from telemetry.shell.export import ExportLane
 from telemetry.shell.ndjson import NdjsonWriter
+from telemetry.shell.observer import EffectObserver, Performed
 from telemetry.shell.self_metrics import LOGGER, SelfMetrics
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -59,12 +62,15 @@ class Interpreter:
         ndjson: NdjsonWriter,
         export: ExportLane | None,
         metrics: SelfMetrics,
+        observer: EffectObserver | None = None,
     ) -> None:
         self._sink = sink
+        self._observer = observer
         self._ndjson = ndjson
         self._export = export
         self._metrics = metrics
-        self._performers: dict[type, Callable[[Any], Any]] = {
+        # A performer returns what became of its effect, or None for `done`.
+        self._performers: dict[type, Callable[[Any], Performed | None]] = {
             PostRun: delivery.post_run,
             PatchRun: delivery.patch_run,
             AppendBuffer: sink.append,
@@ -74,7 +80,7 @@ class Interpreter:
             Log: self._log,
         }
         # The commit performers also report what became of the commit.
-        self._commits: dict[type, Callable[[Any, Report], None]] = {
+        self._commits: dict[type, Callable[[Any, Report], Performed]] = {
             PostCommit: delivery.post_commit,
             FindRunAndPostCommit: delivery.find_and_post_commit,
         }
@@ -86,16 +92,21 @@ class Interpreter:
     def run(self, effects: Iterable[Effect], report: Report = _ignore) -> None:
         """Perform `effects` in order; what the world answered to a commit goes to `report`,
         as a command for the core (performers return nothing)."""
+        observer = self._observer
+        performed: Performed | None
         for effect in effects:
             # A plain `try` rather than a `swallow_errors(effect)` context manager: entering
             # one is measurable on the hot path (log_event), a `try` is not.
             try:
                 if isinstance(effect, (PostCommit, FindRunAndPostCommit)):
-                    self._commits[type(effect)](effect, report)
+                    performed = self._commits[type(effect)](effect, report)
                 else:
-                    self._performers[type(effect)](effect)
+                    performed = self._performers[type(effect)](effect)
             except Exception as error:
                 self.failed(effect, error)
+                performed = "failed"
+            if observer is not None:
+                observer.performed(effect, performed or "done")
 
     def failed(self, effect: Effect, error: Exception) -> None:
         """Count and log (once per kind) an effect that raised, then run its fallback."""

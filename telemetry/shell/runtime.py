@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.config import TelemetryConfig
-from telemetry.shell.delivery import BufferSink, SyncDelivery
+from telemetry.shell.blocking_port import BufferSink
+from telemetry.shell.delivery import SyncDelivery
 from telemetry.shell.export import ExportLane
 from telemetry.shell.heartbeat import HeartbeatWorker
 from telemetry.shell.interpreter import Interpreter

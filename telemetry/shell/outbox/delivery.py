@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from telemetry.effects.records import BufferEntry
 from telemetry.effects.vocabulary import AppendBuffer, FindRunAndPostCommit, PatchRun, PostCommit, PostRun
-from telemetry.shell.delivery import BufferSink, Report, SyncDelivery
+from telemetry.shell.blocking_port import BufferSink
+from telemetry.shell.delivery import Report, SyncDelivery
+from telemetry.shell.observer import Performed
 from telemetry.shell.outbox.worker import OutboxWorker
 from telemetry.shell.self_metrics import SelfMetrics
 
@@ -29,29 +31,29 @@ class BackgroundDelivery:
         self._direct = direct
         self._metrics = metrics
 
-    def post_run(self, effect: PostRun) -> None:
-        self._append(effect.fallback or AppendBuffer(BufferEntry("create", effect.record)))
+    def post_run(self, effect: PostRun) -> Performed:
+        return self._append(effect.fallback or AppendBuffer(BufferEntry("create", effect.record)))
 
-    def patch_run(self, effect: PatchRun) -> None:
-        self._append(effect.fallback or AppendBuffer(BufferEntry("update", effect.record, effect.fields)))
+    def patch_run(self, effect: PatchRun) -> Performed:
+        return self._append(effect.fallback or AppendBuffer(BufferEntry("update", effect.record, effect.fields)))
 
-    def _append(self, effect: AppendBuffer) -> None:
+    def _append(self, effect: AppendBuffer) -> Performed:
         entry = effect.entry
         assert isinstance(entry, BufferEntry)  # a run's create or update, by construction above
         try:
             if self._outbox.append_entry(entry):
-                return
+                return "done"  # accepted: the courier delivers it
             why = "outbox_full"
         except OSError as error:
             self._metrics.swallowed(
                 f"outbox.append.{type(error).__name__}", error, "could not write to the outbox; using the buffer directory"
             )
             why = "outbox_error"
-        self._sink.fallback(effect, why)
+        return "fell_back" if self._sink.fallback(effect, why) else "failed"
 
-    def post_commit(self, effect: PostCommit, report: Report) -> None:
-        self._direct.post_commit(effect, report)
+    def post_commit(self, effect: PostCommit, report: Report) -> Performed:
+        return self._direct.post_commit(effect, report)
 
-    def find_and_post_commit(self, effect: FindRunAndPostCommit, report: Report) -> None:
+    def find_and_post_commit(self, effect: FindRunAndPostCommit, report: Report) -> Performed:
         self._worker.flush(COMMIT_FLUSH_S, while_reachable=True)
-        self._direct.find_and_post_commit(effect, report)
+        return self._direct.find_and_post_commit(effect, report)

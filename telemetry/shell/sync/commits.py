@@ -2,7 +2,7 @@
 found on the service by run id, then the commit goes to its associate-commit endpoint. The
 client's delivery does this in the caller's thread; the sync worker does it for buffered
 commit entries, after the creates and updates of its pass (whose runs may be the ones the
-commits name).
+commits name). `associate_by_run_id` is a coroutine over `ServiceCalls`, for every runtime.
 
 Rules:
 - Found: the newest stored run with that run id gets the commit.
@@ -17,12 +17,14 @@ Rules:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import attrs
 
 from telemetry.effects.records import CommitDetails
 from telemetry.core.verdicts import Verdict, verdict
+from telemetry.shell.blocking_port import BlockingCalls
+from telemetry.shell.ports import ServiceCalls, run_blocking
 from telemetry.shell.sending import answer_of
 from telemetry.shell.service_api import Outcome, ServiceApi
 from telemetry.shell.sync.passes import SyncPass
@@ -45,23 +47,23 @@ class RunUnknown:
 CommitOutcome = Outcome | RunBuffered | RunUnknown
 
 
-def associate_by_run_id(
-    api: ServiceApi, run_id: str, commit: CommitDetails, may_be_buffered: Callable[[str], bool]
+async def associate_by_run_id(
+    calls: ServiceCalls, run_id: str, commit: CommitDetails, may_be_buffered: Callable[[str], Awaitable[bool]]
 ) -> CommitOutcome:
     """Associate `commit` with the newest stored run with this run id (see the rules above)."""
-    outcome = _find_and_associate(api, run_id, commit)
-    if isinstance(outcome, RunUnknown) and may_be_buffered(run_id):
+    outcome = await _find_and_associate(calls, run_id, commit)
+    if isinstance(outcome, RunUnknown) and await may_be_buffered(run_id):
         return RunBuffered(run_id)
     return outcome
 
 
-def _find_and_associate(api: ServiceApi, run_id: str, commit: CommitDetails) -> Outcome | RunUnknown:
-    rows = api.find_runs(run_id)
+async def _find_and_associate(calls: ServiceCalls, run_id: str, commit: CommitDetails) -> Outcome | RunUnknown:
+    rows = await calls.find_runs(run_id)
     if not isinstance(rows, list):
         return rows
     if not rows or not isinstance(rows[0], dict) or not isinstance(rows[0].get("event_id"), str):
         return RunUnknown(f"no run with run_id {run_id!r} on the service")
-    return api.associate_commit(rows[0]["event_id"], commit)
+    return await calls.associate_commit(rows[0]["event_id"], commit)
 
 
 def deliver_commits(api: ServiceApi, sync_pass: SyncPass) -> bool:
@@ -70,15 +72,16 @@ def deliver_commits(api: ServiceApi, sync_pass: SyncPass) -> bool:
     sync_pass.flush(wait=True)  # acknowledged creates are removed now: no longer "in the buffer"
     buffered = functools.cache(lambda: sync_pass.buffer.pending_run_ids(skip=sync_pass.settled))
 
-    def may_be_buffered(run_id: str) -> bool:
+    async def may_be_buffered(run_id: str) -> bool:
         return run_id in buffered()
 
+    calls = BlockingCalls(lambda: api)
     for path, entry in sync_pass.commits:
         if sync_pass.stop.is_set():
             return False
-        outcome = associate_by_run_id(api, entry.run_id, entry.commit, may_be_buffered)
+        outcome = run_blocking(associate_by_run_id(calls, entry.run_id, entry.commit, may_be_buffered))
         if isinstance(outcome, RunUnknown):  # its create may have arrived since the first ask
-            outcome = _find_and_associate(api, entry.run_id, entry.commit)
+            outcome = run_blocking(_find_and_associate(calls, entry.run_id, entry.commit))
         if isinstance(outcome, RunBuffered):
             sync_pass.wait_for_run()
         elif isinstance(outcome, RunUnknown):

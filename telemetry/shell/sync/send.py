@@ -11,6 +11,8 @@ from concurrent.futures import Future
 
 from telemetry.shell.sync.daemon_pool import DaemonPool
 from telemetry.core.verdicts import Verdict, verdict
+from telemetry.shell.blocking_port import BlockingCalls
+from telemetry.shell.ports import run_blocking
 from telemetry.shell.sending import answer_of, deliver
 from telemetry.shell.service_api import BatchResult, Outcome, ServiceApi
 from telemetry.shell.sync.fold import RunFold, chunks
@@ -51,6 +53,7 @@ class Sender:
 
     def __init__(self, api: ServiceApi, batch_size: int) -> None:
         self._api = api
+        self._calls = BlockingCalls(lambda: api)
         self._batch_size = batch_size
 
     def send(self, runs: list[RunFold], sync_pass: SyncPass, lanes: Lanes) -> Sent:
@@ -120,13 +123,13 @@ class Sender:
         a PATCH that becomes a create of the full record on 404 (`shell.sending`)."""
         if lanes.halt.is_set() or sync_pass.stop.is_set():
             return None
-        body = entry.body
+        body, calls = entry.body, self._calls
         if entry.operation == "create":
-            _, decided = deliver("create", lambda: self._api.create_wire(body))
+            _, decided = run_blocking(deliver("create", lambda: calls.create_wire(body)))
         else:
             patch = {name: body[name] for name in entry.fields}
-            _, decided = deliver(
-                "update", lambda: self._api.patch_wire(entry.event_id, patch), lambda: self._api.create_wire(body)
+            _, decided = run_blocking(
+                deliver("update", lambda: calls.patch_wire(entry.event_id, patch), lambda: calls.create_wire(body))
             )
         if decided.kind == "keep":
             lanes.halt.set()
