@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Literal, get_args
+from typing import get_args
 
 import attrs
 
 from telemetry.effects.codec import CodecError, from_jsonable, to_jsonable
 from telemetry.effects.vocabulary import EFFECT_TYPES, Effect
 from telemetry.shell.edge import safe_repr
+from telemetry.shell.observer import Performed
 
-Outcome = Literal["done", "failed", "fell_back", "refused"]
-"""What became of a performed effect (the interpreter's `Performed`)."""
-_OUTCOMES: tuple[str, ...] = get_args(Outcome)
+_OUTCOMES: tuple[str, ...] = get_args(Performed)
 
 
 class UnreadableLine(ValueError):
@@ -27,11 +26,11 @@ class LoggedEffect:
     """One effect the client performed, what became of it, and when."""
 
     at: datetime
-    outcome: Outcome
+    outcome: Performed
     effect: Effect
 
 
-def encode_line(effect: Effect, outcome: Outcome, at: float) -> str:
+def encode_line(effect: Effect, outcome: Performed, at: float) -> str:
     """The line for `effect` performed at `at` (seconds since the epoch), without its
     newline. A user value JSON cannot hold (a set, an object) is written as its repr, as the NDJSON
     backup does; a cycle raises ValueError."""

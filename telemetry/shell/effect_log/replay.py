@@ -23,6 +23,8 @@ import attrs
 from telemetry.core.verdicts import Verdict, verdict
 from telemetry.effects.vocabulary import FindRunAndPostCommit, PatchRun, PostCommit, PostRun
 from telemetry.shell.effect_log.lines import LoggedEffect, UnreadableLine, decode_line
+from telemetry.shell.blocking_port import BlockingCalls
+from telemetry.shell.ports import run_blocking
 from telemetry.shell.sending import answer_of, deliver
 from telemetry.shell.service_api import ServiceApi
 from telemetry.shell.sync.commits import RunBuffered, RunUnknown, associate_by_run_id
@@ -100,20 +102,29 @@ def describe(effect: DeliveryEffect) -> str:
 def send(api: ServiceApi, effect: DeliveryEffect) -> tuple[Result, str]:
     """Re-send one delivery effect with the shell's delivery rules; the result and, for a
     refused or unavailable one, the service's reason."""
+    _, decided = run_blocking(_delivered(BlockingCalls(lambda: api), effect))
+    return _result(decided), decided.reason
+
+
+async def _delivered(calls: BlockingCalls, effect: DeliveryEffect) -> tuple[object, Verdict]:
     match effect:
         case PostRun(record=record):
-            _, decided = deliver("create", lambda: api.create(record))
+            return await deliver("create", lambda: calls.create(record))
         case PatchRun(record=record, fields=fields):
-            _, decided = deliver("update", lambda: api.patch(record, fields), lambda: api.create(record))
+            return await deliver("update", lambda: calls.patch(record, fields), lambda: calls.create(record))
         case PostCommit(record=record, commit=commit):
-            send_commit = lambda: api.associate_commit(record.event_id, commit)  # noqa: E731
-            _, decided = deliver("commit", send_commit, lambda: api.create(record))
+            send_commit = lambda: calls.associate_commit(record.event_id, commit)  # noqa: E731
+            return await deliver("commit", send_commit, lambda: calls.create(record))
         case FindRunAndPostCommit(run_id=run_id, commit=commit):
-            outcome = associate_by_run_id(api, run_id, commit, lambda _run_id: False)
-            if isinstance(outcome, (RunUnknown, RunBuffered)):  # (nothing is buffered here)
-                return "refused", f"no run with run_id {run_id!r} on the service"
-            decided = verdict("commit", answer_of(outcome), has_record=False)
-    return _result(decided), decided.reason
+            outcome = await associate_by_run_id(calls, run_id, commit, _nothing_buffered)
+            if isinstance(outcome, (RunUnknown, RunBuffered)):
+                return outcome, Verdict("reject", f"no run with run_id {run_id!r} on the service")
+            return outcome, verdict("commit", answer_of(outcome), has_record=False)
+
+
+async def _nothing_buffered(run_id: str) -> bool:
+    """A replay has no buffer: a run the service does not hold is not waiting anywhere."""
+    return False
 
 
 def _result(decided: Verdict) -> Result:

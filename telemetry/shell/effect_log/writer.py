@@ -21,13 +21,14 @@ from collections import deque
 from pathlib import Path
 
 from telemetry.effects.vocabulary import Effect
-from telemetry.shell.effect_log.lines import Outcome, encode_line
+from telemetry.shell.effect_log.lines import encode_line
+from telemetry.shell.observer import Performed
 from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.shell.workers import LazyThread
 
 _FLUSH_INTERVAL_S = 0.05
 _CAPACITY = 10_000
-Pending = tuple[Effect, Outcome, float]
+Pending = tuple[Effect, Performed, float]
 
 
 class _RotatingFile(logging.handlers.RotatingFileHandler):
@@ -63,7 +64,7 @@ class EffectLog:
         self._closed = False
         self._directory_made = False
 
-    def performed(self, effect: Effect, outcome: Outcome) -> None:
+    def performed(self, effect: Effect, outcome: Performed) -> None:
         """Queue one line (on every effect's path: no lock, no I/O); never raises."""
         try:
             self._pending.append((effect, outcome, time.time()))
