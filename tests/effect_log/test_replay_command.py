@@ -8,7 +8,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import attrs
@@ -20,7 +19,7 @@ from telemetry.shell.effect_log import EffectLog
 from telemetry.shell.self_metrics import SelfMetrics
 from tests.support.service import ServiceProcess, free_port
 
-AT = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
+AT = "2026-12-05T12:00:00+00:00"
 
 
 def _replay(*args: str) -> subprocess.CompletedProcess[str]:

@@ -23,7 +23,7 @@ AT = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
 
 def _record(number: int) -> RunRecord:
     return RunRecord(
-        event_id=f"event-{number}", run_id=f"run-{number}", agent_name="agent", job_type="job", start_time=AT,
+        event_id=f"event-{number}", run_id=f"run-{number}", agent_name="agent", job_type="job", start_time=AT.isoformat(),
         metrics_json={"type": "not a tag", "n": number}, context_json=[1, {"a": None}],
     )  # fmt: skip
 
