@@ -12,6 +12,7 @@ import attrs
 from telemetry.effects.codec import CodecError, from_jsonable, to_jsonable
 from telemetry.effects.vocabulary import EFFECT_TYPES, Effect
 from telemetry.shell.edge import safe_repr
+from telemetry.wire.format import dumps
 from telemetry.shell.observer import Performed
 
 _OUTCOMES: tuple[str, ...] = get_args(Performed)
@@ -32,14 +33,14 @@ class LoggedEffect:
 
 def encode_line(effect: Effect, outcome: Performed, at: float) -> str:
     """The line for `effect` performed at `at` (seconds since the epoch), without its
-    newline. A user value JSON cannot hold (a set, an object) is written as its repr, as the NDJSON
-    backup does; a cycle raises ValueError."""
+    newline. A user value JSON cannot hold (a set, an object) is written as text, as the
+    NDJSON backup does; a cycle raises."""
     document = {
         "at": datetime.fromtimestamp(at, timezone.utc).isoformat(),
         "outcome": outcome,
         "effect": to_jsonable(effect),
     }
-    return json.dumps(document, separators=(",", ":"), default=safe_repr)
+    return dumps(document).decode("utf-8")
 
 
 def decode_line(line: str) -> LoggedEffect:
