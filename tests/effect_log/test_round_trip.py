@@ -6,6 +6,7 @@ line records, as the client met it: done, fell_back, refused, failed."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import time
@@ -119,3 +120,23 @@ def test_each_line_records_the_outcome_the_client_met(service_factory: ServiceFa
     assert outcomes == [("PostRun", "done"), ("FindRunAndPostCommit", "refused"), ("PostRun", "fell_back"), ("PostRun", "failed")]
     records = [line.effect.record.run_id for line in _logged(log) if type(line.effect).__name__ == "PostRun"]  # type: ignore[union-attr]
     assert records == [delivered, buffered, lost]
+
+
+def test_a_client_whose_effect_log_cannot_be_written_carries_on_and_says_so_once(
+    service_factory: ServiceFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = service_factory()
+    (tmp_path / "occupied").write_text("a file where the log's folder should be")
+    with caplog.at_level(logging.WARNING, logger="telemetry"):
+        client = _client(service.url, tmp_path / "agent", "sync", effect_log=tmp_path / "occupied" / "effects.ndjson")
+        run_ids = [client.start_run("unlogged", "job") for _ in range(3)]
+        for run_id in run_ids:
+            client.log_event(run_id, "step", {"n": 1})
+            client.end_run(run_id, status="success")
+        client.close()
+    assert sorted(row["run_id"] for row in _rows(service)) == sorted(run_ids)
+    assert all(row["status"] == "success" for row in _rows(service))
+    metrics = client.self_metrics()
+    assert metrics["effect_log.lines_lost"] >= 3 * 4 and metrics.get("effect_log.lines_written", 0) == 0
+    warnings = [record.getMessage() for record in caplog.records if "effect log" in record.getMessage()]
+    assert len(warnings) == 1 and "occupied/effects.ndjson" in warnings[0]
