@@ -5,6 +5,7 @@ JSON cannot hold), counted and logged once."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -126,3 +127,22 @@ def test_the_effect_log_settings_come_from_the_environment_and_bad_ones_keep_the
     assert "effect_log_backups must be an integer > 0, got 0" in problems
     assert bad.with_defaults_for_problems().effect_log_backups == 5 and bad.effect_log_max_bytes == 16 << 20
     assert "effect_log is not a usable path or None" in " ".join(TelemetryConfig(effect_log="a\0b").validate())
+
+
+def test_a_forked_child_writes_its_own_lines_and_never_the_parents_again(tmp_path: Path) -> None:
+    path = tmp_path / "effects.ndjson"
+    log = EffectLog(path, 1 << 20, 2, SelfMetrics())
+    log.performed(Log("info", "parent before fork"), "done")  # queued, maybe not written yet
+    pid = os.fork()
+    if pid == 0:  # the child: what the client's lifecycle does at fork, then its own line
+        try:
+            log.after_fork()
+            log.performed(Log("info", "child"), "done")
+            _closed(log)
+        finally:
+            os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+    log.performed(Log("info", "parent after fork"), "done")
+    _closed(log)
+    messages = sorted(decode_line(line).effect.message for line in _read(path))  # type: ignore[union-attr]
+    assert messages == ["child", "parent after fork", "parent before fork"]
