@@ -73,8 +73,9 @@ class EffectLog:
             elif not self._wake.is_set():
                 self._wake.set()  # once per writer cycle: the thread's pid check is a syscall
                 self._thread.ensure_started()
-        except Exception as error:
-            self._metrics.swallowed(f"effect_log.{type(error).__name__}", error, "could not queue an effect-log line")
+        except Exception as error:  # no writer thread to be had: write now, try again next line
+            self._wake.clear()
+            self._metrics.swallowed(f"effect_log.{type(error).__name__}", error, "could not start the effect-log writer; writing in the caller's thread")
             self.flush()
 
     def flush(self, deadline: float | None = None) -> bool:
