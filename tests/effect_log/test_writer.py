@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -146,3 +147,16 @@ def test_a_forked_child_writes_its_own_lines_and_never_the_parents_again(tmp_pat
     _closed(log)
     messages = sorted(decode_line(line).effect.message for line in _read(path))  # type: ignore[union-attr]
     assert messages == ["child", "parent after fork", "parent before fork"]
+
+
+def test_with_no_thread_to_be_had_the_caller_writes_each_line_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_thread(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")  # what CPython raises when the OS refuses one
+
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    metrics = SelfMetrics()
+    log = EffectLog(tmp_path / "effects.ndjson", 1 << 20, 2, metrics)
+    for number in range(3):
+        log.performed(Log("info", f"m{number}"), "done")
+        assert len(_read(tmp_path / "effects.ndjson")) == number + 1  # written before the call returned
+    assert metrics.count("errors.effect_log.thread_start") == 3

@@ -75,7 +75,7 @@ class EffectLog:
                 self._thread.ensure_started()
         except Exception as error:  # no writer thread to be had: write now, try again next line
             self._wake.clear()
-            self._metrics.swallowed(f"effect_log.{type(error).__name__}", error, "could not start the effect-log writer; writing in the caller's thread")
+            self._metrics.swallowed("effect_log.thread_start", error, "could not start the effect-log writer; writing in the caller's thread")
             self.flush()
 
     def flush(self, deadline: float | None = None) -> bool:
