@@ -12,12 +12,13 @@ from pathlib import Path
 
 import attrs
 import httpx
+import pytest
 
 from telemetry.effects.records import BufferEntry, CommitDetails, RunRecord
 from telemetry.effects.vocabulary import AppendBuffer, FindRunAndPostCommit, Log, PatchRun, PostRun
 from telemetry.shell.effect_log import EffectLog
 from telemetry.shell.self_metrics import SelfMetrics
-from tests.support.service import ServiceProcess, free_port
+from tests.support.service import ServiceFactory, ServiceProcess, free_port
 
 AT = "2026-12-05T12:00:00+00:00"
 
@@ -114,3 +115,16 @@ def test_an_unreachable_service_stops_the_replay_with_one_error_line_and_exit_1(
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f"stopped at {tmp_path / 'effects.ndjson'}:1" in errors[0] and "ConnectError" in errors[0]
     assert "sent 0, duplicates 0, refused 0, unavailable 1" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_a_service_with_auth_takes_the_replay_with_token_and_stops_it_without(
+    service_factory: ServiceFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = service_factory(auth_token="replay-secret")
+    _write_log(tmp_path / "effects.ndjson", "with-auth")
+    monkeypatch.delenv("TELEMETRY_API_TOKEN", raising=False)
+    refused = _replay(str(tmp_path / "effects.ndjson"), "--to", service.url)
+    assert refused.returncode == 1 and "not authorized, check --token: HTTP 401" in refused.stderr and "unavailable 1" in refused.stdout
+    taken = _replay(str(tmp_path / "effects.ndjson"), "--to", service.url, "--token", "replay-secret")
+    assert taken.returncode == 0, taken.stderr
+    assert "sent 3" in taken.stdout

@@ -103,6 +103,8 @@ def send(api: ServiceApi, effect: DeliveryEffect) -> tuple[Result, str]:
     """Re-send one delivery effect with the shell's delivery rules; the result and, for a
     refused or unavailable one, the service's reason."""
     _, decided = run_blocking(_delivered(BlockingCalls(lambda: api), effect))
+    if decided.kept == "unauthorized":
+        return "unavailable", f"not authorized, check --token: {decided.reason}"
     return _result(decided), decided.reason
 
 
