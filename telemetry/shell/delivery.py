@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from telemetry.core.commands import CommitSettled
+from telemetry.core.commands import CommitOutcome, CommitSettled
 from telemetry.core.verdicts import Verdict, verdict
 from telemetry.effects.records import CommitDetails
 from telemetry.effects.vocabulary import AppendBuffer, FindRunAndPostCommit, PatchRun, PostCommit, PostRun
@@ -47,7 +47,7 @@ class Delivery(Protocol):
 
 _UNAUTHORIZED = "the service refused the token (check TELEMETRY_API_TOKEN); runs are kept in the buffer"
 # What a settled commit means for the effect that carried it.
-COMMIT_PERFORMED: dict[str, Performed] = {
+COMMIT_PERFORMED: dict[CommitOutcome, Performed] = {
     "associated": "done", "buffered": "fell_back", "not_stored": "failed", "run_unknown": "refused", "refused": "refused",
 }  # fmt: skip
 

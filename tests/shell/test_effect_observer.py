@@ -15,8 +15,9 @@ from telemetry.effects.vocabulary import AppendBuffer, AppendNdjson, Effect, Inc
 from telemetry.shell.blocking_port import BufferSink
 from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.delivery import SyncDelivery
-from telemetry.shell.interpreter import Interpreter, Performed
+from telemetry.shell.interpreter import Interpreter
 from telemetry.shell.ndjson import NdjsonWriter
+from telemetry.shell.observer import Performed
 from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.shell.service_link import ServiceLink
 from tests.shell.helpers import buffer_entries, fast_config, stored_runs
