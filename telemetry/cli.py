@@ -22,6 +22,10 @@ def _register_commands() -> None:
 
     main.add_command(sync)
 
+    from telemetry.shell.effect_log.command import replay_command
+
+    main.add_command(replay_command)
+
     from telemetry.service.commands import serve, sweep
 
     main.add_command(serve)

@@ -24,17 +24,26 @@ _CLASSES: dict[str, type] = {
 }
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+# Field names by attrs class, read once per class.
+_CLASS_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 class CodecError(ValueError):
     """The JSON does not describe an effect this codec knows."""
 
 
 def to_jsonable(value: Any) -> Any:
     """Turn an effect, record or any value inside them into plain JSON types."""
-    if attrs.has(type(value)):
-        encoded: dict[str, Any] = {"type": type(value).__name__}
-        for field in attrs.fields(type(value)):
-            item = getattr(value, field.name)
-            encoded[field.name] = item if field.name in _USER_JSON_FIELDS else to_jsonable(item)
+    kind = type(value)
+    if kind in _PLAIN:  # most fields: returned before any other check (effect logs encode many)
+        return value
+    if kind in _CLASS_FIELDS or attrs.has(kind):
+        names = _CLASS_FIELDS.get(kind) or _CLASS_FIELDS.setdefault(kind, tuple(f.name for f in attrs.fields(kind)))
+        encoded: dict[str, Any] = {"type": kind.__name__}
+        for name in names:
+            item = getattr(value, name)
+            encoded[name] = item if name in _USER_JSON_FIELDS else to_jsonable(item)
         return encoded
     if isinstance(value, tuple):
         return [to_jsonable(item) for item in value]

@@ -84,6 +84,10 @@ class TelemetryConfig:
     outbox_fsync_interval_s: float = 1.0
     outbox_limit_bytes: int = 512 << 20
     outbox_segment_bytes: int = 16 << 20
+    # The effect log (docs/client.md): off unless a path is given.
+    effect_log: Path | None = attrs.field(default=None, converter=_path)
+    effect_log_max_bytes: int = 16 << 20
+    effect_log_backups: int = 5
     env_problems: tuple[str, ...] = ()
 
     @property
@@ -169,6 +173,10 @@ def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
+def _is_positive_count(value: object) -> bool:
+    return _is_count(value) and value != 0
+
+
 _FSYNC_POLICIES: tuple[str, ...] = get_args(FsyncPolicy)
 # Field -> (is its value usable, what a usable value is). Every field has one.
 _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
@@ -200,6 +208,9 @@ _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     "outbox_fsync_interval_s": (_at_least_zero, "must be >= 0"),
     "outbox_limit_bytes": (_is_count, "must be an integer >= 0"),
     "outbox_segment_bytes": (_above_zero, "must be > 0"),
+    "effect_log": (lambda value: value is None or _is_path(value), "is not a usable path or None"),
+    "effect_log_max_bytes": (_is_positive_count, "must be an integer > 0"),
+    "effect_log_backups": (_is_positive_count, "must be an integer > 0"),
     "env_problems": (
         lambda value: isinstance(value, tuple) and all(isinstance(problem, str) for problem in value),
         "is not a tuple of text",
@@ -227,6 +238,8 @@ _ENV_KNOBS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "TELEMETRY_OUTBOX_FSYNC_INTERVAL": ("outbox_fsync_interval_s", float),
     "TELEMETRY_OUTBOX_LIMIT_BYTES": ("outbox_limit_bytes", int),
     "TELEMETRY_OUTBOX_SEGMENT_BYTES": ("outbox_segment_bytes", int),
+    "TELEMETRY_EFFECT_LOG_MAX_BYTES": ("effect_log_max_bytes", int),
+    "TELEMETRY_EFFECT_LOG_BACKUPS": ("effect_log_backups", int),
 }
 
 
@@ -273,6 +286,7 @@ def _from_env(environ: Mapping[str, str]) -> TelemetryConfig:
         ("TELEMETRY_NDJSON_DIR", "ndjson_dir"),
         ("TELEMETRY_BUFFER_DIR", "buffer_dir"),
         ("TELEMETRY_DB_PATH", "db_path"),
+        ("TELEMETRY_EFFECT_LOG", "effect_log"),
     ):
         if environ.get(name):
             values[field] = Path(environ[name])

@@ -1,6 +1,6 @@
 """The shell's parts for one client, wired together: NDJSON writer, service link and
 breaker, buffer, delivery (synchronous, or background through the outbox), export lane,
-heartbeat, background sync, the interpreter that uses them, and the lifecycle that starts,
+heartbeat, background sync, the effect log, the interpreter that uses them, and the lifecycle that starts,
 drains and resets their threads."""
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.config import TelemetryConfig
 from telemetry.shell.blocking_port import BufferSink
 from telemetry.shell.delivery import SyncDelivery
+from telemetry.shell.effect_log import EffectLog
 from telemetry.shell.export import ExportLane
 from telemetry.shell.heartbeat import HeartbeatWorker
 from telemetry.shell.interpreter import Interpreter
-from telemetry.shell.observer import EffectObserver
+from telemetry.shell.observer import EffectObserver, observers
 from telemetry.shell.ndjson import NdjsonWriter
 from telemetry.shell.outbox import Courier, Outbox, OutboxWorker
 from telemetry.shell.outbox.delivery import BackgroundDelivery
@@ -43,9 +44,10 @@ class Runtime:
             self.outbox = _outbox_worker(config, self.link, metrics)
         direct = SyncDelivery(self.link, self.sink, metrics, None if self.outbox is None else self.outbox.waiting)
         delivery = direct if self.outbox is None else BackgroundDelivery(self.outbox, self.sink, direct, metrics)
+        self.effect_log = _effect_log(config, metrics)
         # Told what became of every effect (the async client tells it of those it awaits).
-        self.observer = observer
-        self.interpreter = Interpreter(delivery, self.sink, self.ndjson, self.export, metrics, observer)
+        self.observer = observers(observer, self.effect_log)
+        self.interpreter = Interpreter(delivery, self.sink, self.ndjson, self.export, metrics, self.observer)
         self.lifecycle = Lifecycle(config.exit_budget_s, metrics)
         # Drained in this order at exit: the backup file first, then the outbox, then the export.
         self.lifecycle.add(self.ndjson)
@@ -54,6 +56,8 @@ class Runtime:
         if self.export is not None:
             self.lifecycle.add(self.export)
         self.lifecycle.add(HeartbeatWorker(config.heartbeat_interval_s, beat, metrics))
+        if self.effect_log is not None:  # last: it logs what the ones before it performed
+            self.lifecycle.add(self.effect_log)
         # Without a service there is nothing to sync to: the buffer waits for `telemetry sync`.
         sync_interval_s = config.sync_interval_s if self.link.has_service else 0.0
         self.lifecycle.add(BackgroundSync(lambda: _sync_worker(self, metrics), sync_interval_s, metrics))
@@ -87,6 +91,12 @@ def _outbox_worker(config: TelemetryConfig, link: ServiceLink, metrics: SelfMetr
         config.buffer_dir, metrics, segment_bytes=config.outbox_segment_bytes, limit_bytes=config.outbox_limit_bytes
     )
     return OutboxWorker(Courier(outbox, lambda: link.api, fsync_interval_s=config.outbox_fsync_interval_s))
+
+
+def _effect_log(config: TelemetryConfig, metrics: SelfMetrics) -> EffectLog | None:
+    if config.effect_log is None:
+        return None
+    return EffectLog(config.effect_log, config.effect_log_max_bytes, config.effect_log_backups, metrics)
 
 
 def _export_lane(config: TelemetryConfig, metrics: SelfMetrics) -> ExportLane | None:
