@@ -15,6 +15,7 @@ from telemetry.effects.records import CommitDetails, RunRecord
 from telemetry.effects.vocabulary import AppendBuffer
 from telemetry.shell.async_service_api import AsyncServiceApi
 from telemetry.shell.blocking_port import BufferSink
+from telemetry.shell.buffer import BufferDirectory
 from telemetry.shell.config import TelemetryConfig
 from telemetry.shell.off_loop import OffLoop
 from telemetry.shell.self_metrics import SelfMetrics
@@ -29,7 +30,7 @@ class AsyncPort:
         self,
         config: TelemetryConfig,
         guard: ServiceGuard,
-        sink: BufferSink,
+        sink: BufferSink[BufferDirectory],
         metrics: SelfMetrics,
         off_loop: OffLoop,
         waiting: Callable[[], bool] | None = None,
