@@ -44,9 +44,16 @@ def make_client_in(tmp_path: Path) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def make_async_client(tmp_path: Path, delivery: str) -> Iterator[Callable[..., Any]]:
-    """`make_client` for `AsyncTelemetryClient`: built on `tmp_path/base` in each delivery
-    mode in turn; closed (`aclose`, on a loop of its own) after the test."""
+def make_async_client(make_async_client_in: Callable[..., Any], delivery: str) -> Callable[..., Any]:
+    """`make_client` for `AsyncTelemetryClient`: in each delivery mode in turn."""
+    return make_async_client_in
+
+
+@pytest.fixture
+def make_async_client_in(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """`make_client_in` for `AsyncTelemetryClient`: built on `tmp_path/base` (a test of one
+    mode's own mechanism names it, `delivery=`); closed (`aclose`, on a loop of its own)
+    after the test."""
     import asyncio
 
     from telemetry import AsyncTelemetryClient

@@ -102,11 +102,10 @@ def test_a_hung_service_never_stalls_the_loop_and_costs_one_timeout(
         assert metrics["delivery.fallback.unavailable"] == 1 and metrics["breaker.short_circuited"] == 7
 
 
-@pytest.mark.sync_only("the caller's wait for the service; in background mode an end never waits")
-def test_a_task_cancelled_again_while_its_end_waits_still_ends_its_run(make_async_client: AsyncClientFactory, tmp_path: Path) -> None:
+def test_a_task_cancelled_again_while_its_end_waits_still_ends_its_run(make_async_client_in: AsyncClientFactory, tmp_path: Path) -> None:
     with Receiver(Reply(201, {"status": "created"})) as receiver:
         receiver.script(Reply(201, {"status": "created"}), HANG)  # the start is stored, the end hangs
-        client = make_async_client(receiver.url, breaker_cooldown_s=60.0)
+        client = make_async_client_in(receiver.url, breaker_cooldown_s=60.0, delivery="sync")
         contexts: list[Any] = []
 
         async def job() -> None:
@@ -167,11 +166,10 @@ def test_without_a_service_url_every_run_goes_to_the_buffer(make_async_client: A
     assert client.self_metrics()["delivery.no_service"] == 6
 
 
-@pytest.mark.sync_only("the breaker guards the caller's own requests, which background mode does not send")
-def test_the_breaker_closes_again_once_a_probe_task_reaches_the_service(make_async_client: AsyncClientFactory) -> None:
+def test_the_breaker_closes_again_once_a_probe_task_reaches_the_service(make_async_client_in: AsyncClientFactory) -> None:
     with Receiver(Reply(201)) as receiver:
         receiver.script(HANG)
-        client = make_async_client(receiver.url, breaker_cooldown_s=0.2)
+        client = make_async_client_in(receiver.url, breaker_cooldown_s=0.2, delivery="sync")
 
         async def agent() -> None:
             await client.start_run("agent", "first")  # hangs, times out, opens the breaker

@@ -9,7 +9,6 @@ import time
 from collections.abc import Awaitable, Callable
 
 import attrs
-import pytest
 
 from telemetry.effects.records import CommitDetails, RunRecord
 from telemetry.shell.async_service_api import AsyncServiceApi
@@ -20,7 +19,6 @@ from tests.support.receiver import closed_port_url
 from tests.support.service import ServiceProcess
 
 COMMIT = CommitDetails("a" * 40, "manual", "someone")
-SERVICE_ONLY = pytest.mark.sync_only("no client here: one service is enough")
 
 
 def _record() -> RunRecord:
@@ -48,7 +46,6 @@ def _on_a_loop(url: str, steps: Callable[[AsyncServiceApi], Awaitable[list[objec
     return asyncio.run(scenario())
 
 
-@SERVICE_ONLY
 def test_creates_updates_and_associates_a_commit_by_run_id(shared_service: ServiceProcess) -> None:
     run = _record()
 
@@ -65,7 +62,6 @@ def test_creates_updates_and_associates_a_commit_by_run_id(shared_service: Servi
     assert row["status"] == "success" and row["git_commit_hash"] == COMMIT.commit_hash
 
 
-@SERVICE_ONLY
 def test_a_run_nobody_holds_is_unknown_or_buffered_and_an_unknown_update_is_not_found(shared_service: ServiceProcess) -> None:
     run = _record()
 

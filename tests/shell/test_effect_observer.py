@@ -71,7 +71,6 @@ def _post_run(start_time: str = "2026-01-01T00:00:00+00:00") -> PostRun:
     return PostRun(record, AppendBuffer(BufferEntry("create", record)))
 
 
-@pytest.mark.sync_only("the observer is shown on the sync delivery's rules")
 def test_a_delivered_run_and_the_effects_beside_it_are_done(parts_for: type[Parts], shared_service: ServiceProcess) -> None:
     parts = parts_for(shared_service.url)
     effect = _post_run()
@@ -87,7 +86,6 @@ def test_a_run_the_service_cannot_take_fell_back_to_the_buffer(parts_for: type[P
     assert len(buffer_entries(tmp_path / "buffer")) == 2
 
 
-@pytest.mark.sync_only("the observer is shown on the sync delivery's rules")
 def test_a_run_the_service_refuses_is_refused_and_kept_in_rejected(
     parts_for: type[Parts], shared_service: ServiceProcess, tmp_path: Path
 ) -> None:

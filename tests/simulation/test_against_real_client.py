@@ -1,7 +1,8 @@
 """The simulation against the real thing: the same workload through a real `TelemetryClient`
 facing a real fault (closed port, hung socket, 503, 422, wrong token; real sockets, files
 and clocks) and through the simulation facing the same condition ends with the same
-self-metrics and the same buffer and rejected entries."""
+self-metrics and the same buffer and rejected entries. The simulation models sync delivery
+(the caller's own requests), so the real client here is in sync mode."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def test_the_simulation_ends_where_the_real_client_ends(mode: str, tmp_path: Pat
     reason = "agent_name: too odd" if mode == "refusing" else "store unavailable"
     status = {"erroring": 503, "refusing": 422}.get(mode)
     with faulty_url(mode, service_factory) as (url, token):
-        client = TelemetryClient(fast_config(url, base_dir=tmp_path / "base", api_token=token, breaker_cooldown_s=60.0))
+        client = TelemetryClient(fast_config(url, base_dir=tmp_path / "base", api_token=token, breaker_cooldown_s=60.0, delivery="sync"))
         try:
             run_three_for_real(client)
         finally:
