@@ -37,6 +37,8 @@ class Runtime:
             config.ndjson_dir, config.ndjson_flush_interval_s, config.ndjson_queue_lines, metrics
         )
         self.link = ServiceLink(config, metrics)
+        # Background delivery with no usable service URL: all waits in the buffer, for sync.
+        self._undeliverable = config.delivery == "background" and not self.link.has_service
         self.sink = BufferSink(BufferDirectory(config.buffer_dir, config.buffer_fsync), metrics)
         self.export = _export_lane(config, metrics)
         self.outbox: OutboxWorker | None = None
@@ -72,7 +74,10 @@ class Runtime:
             self.lifecycle.ensure_started()
 
     def flush(self, timeout_s: float) -> bool:
-        """Wait until what was accepted is acknowledged (background mode) or `timeout_s` passes."""
+        """Wait until what was accepted is acknowledged (background mode) or `timeout_s` passes;
+        with no service to deliver to, True only if nothing waits in the buffer."""
+        if self._undeliverable:
+            return not self.sink.directory.holds_runs()
         return True if self.outbox is None else self.outbox.flush(timeout_s)
 
     def close(self, budget_s: object = None) -> None:

@@ -185,3 +185,14 @@ def test_the_breaker_closes_again_once_a_probe_task_reaches_the_service(make_asy
     assert [r.path for r in requests].count("/health") == 1
     assert [r.json()["job_type"] for r in requests if r.method == "POST"] == ["first", "after"]
     assert client.self_metrics()["breaker.probe_ok"] == 1
+
+
+def test_flush_without_a_service_url_says_the_runs_are_not_delivered(make_async_client_in: AsyncClientFactory) -> None:
+    client = make_async_client_in("not-a-url", delivery="background")
+
+    async def agent() -> tuple[bool, bool]:
+        before = await client.flush(0.1)  # nothing accepted yet: nothing waits
+        await three_runs(client)
+        return before, await client.flush(0.1)
+
+    assert asyncio.run(agent()) == (True, False)
