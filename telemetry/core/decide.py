@@ -28,7 +28,7 @@ from telemetry.core.lifecycle import decide_end, decide_heartbeat, decide_set_me
 from telemetry.core.run_ids import validate_custom_run_id
 from telemetry.core.state import RegistryState
 from telemetry.core.wording import shortened
-from telemetry.effects.records import BufferEntry, CommitEntry, RunEvent
+from telemetry.effects.records import BufferEntry, CommitEntry, RunEvent, updated
 from telemetry.effects.vocabulary import (
     AppendBuffer,
     AppendNdjson,
@@ -94,7 +94,7 @@ def _decide_associate_commit(state: RegistryState, command: AssociateCommit) -> 
     if record is None:
         fallback = AppendBuffer(CommitEntry(command.run_id, commit))
         return Decision(state, None, (FindRunAndPostCommit(command.run_id, commit, fallback),))
-    record = attrs.evolve(
+    record = updated(
         record,
         git_commit_hash=commit.commit_hash,
         git_commit_source=commit.commit_source,

@@ -101,7 +101,7 @@ def accepted_changes(
     holding nothing), and a warning per refusal.
 
     Names that are not record fields are collected into the JSON field `overflow`. The
-    caller applies the changes together with its own in one `attrs.evolve`, because
+    caller applies the changes together with its own in one `records.updated`, because
     rebuilding a 45-field record is the core's dominant cost."""
     changes: dict[str, Any] = {}
     extra: dict[str, Any] = {}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import attrs
 from returns.result import Failure, Success
 
 from telemetry.core.commands import EndRun, Heartbeat, SetMetrics, StartRun
@@ -20,7 +19,7 @@ from telemetry.core.run_ids import RejectionReason, duplicate_run_id, generate_r
 from telemetry.core.state import RegistryState
 from telemetry.core.status import UNKNOWN_STATUS_FALLBACK, terminal_status, unknown_status_summary
 from telemetry.core.wording import shortened
-from telemetry.effects.records import BufferEntry, RunRecord
+from telemetry.effects.records import BufferEntry, RunRecord, updated
 from telemetry.effects.vocabulary import (
     AppendBuffer,
     AppendNdjson,
@@ -129,7 +128,7 @@ def decide_end(state: RegistryState, command: EndRun) -> Decision:
     changes, field_logs = accepted_changes(record, command.fields, UPDATE_FIELDS, "metrics_json")
     given_summary = changes.pop("error_summary", record.error_summary)
     status, summary, status_logs = _final_status(command.status, given_summary)
-    record = attrs.evolve(
+    record = updated(
         record,
         **changes,
         error_summary=summary,
@@ -160,7 +159,7 @@ def decide_set_metrics(state: RegistryState, command: SetMetrics) -> Decision:
     if record is None:
         return _unknown_run(state, command.run_id, "set_metrics")
     changes, logs = accepted_changes(record, command.fields, UPDATE_FIELDS, "metrics_json")
-    record = attrs.evolve(record, **changes)
+    record = updated(record, **changes)
     next_state = RegistryState(state.active.set(command.run_id, record), state.recent, state.counters, state.settings)
     return Decision(next_state, None, logs)
 
@@ -171,7 +170,7 @@ def decide_heartbeat(state: RegistryState, command: Heartbeat) -> Decision:
     it), so there is no fallback."""
     at = _timestamp(command.at)
     effects = tuple(
-        PatchRun(attrs.evolve(record, heartbeat_at=at), ("heartbeat_at",))
+        PatchRun(updated(record, heartbeat_at=at), ("heartbeat_at",))
         for _, record in sorted(state.active.items())
     )
     return Decision(state, None, effects)

@@ -25,8 +25,11 @@ _SAFE_NAME = str.maketrans({mark: "_" for mark in _FORBIDDEN})
 
 def generate_run_id(agent_name: str, at: datetime, nonce8: str) -> str:
     """A fresh run id for `agent_name` at time `at` (an aware datetime)."""
-    safe_name = agent_name.translate(_SAFE_NAME)
-    return f"{at.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{safe_name}-{nonce8}"
+    utc = at if at.tzinfo is timezone.utc else at.astimezone(timezone.utc)
+    # %-formatting of the fields: a third of the cost of strftime, on every start_run.
+    return "%04d%02d%02dT%02d%02d%02dZ-%s-%s" % (
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, agent_name.translate(_SAFE_NAME), nonce8
+    )
 
 
 def validate_custom_run_id(run_id: str) -> Result[str, RejectionReason]:
