@@ -207,7 +207,7 @@ _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     "delivery": (lambda value: value in _DELIVERY_MODES, f"is not one of {_DELIVERY_MODES}"),
     "outbox_fsync_interval_s": (_at_least_zero, "must be >= 0"),
     "outbox_limit_bytes": (_is_count, "must be an integer >= 0"),
-    "outbox_segment_bytes": (_above_zero, "must be > 0"),
+    "outbox_segment_bytes": (_is_positive_count, "must be an integer > 0"),
     "effect_log": (lambda value: value is None or _is_path(value), "is not a usable path or None"),
     "effect_log_max_bytes": (_is_positive_count, "must be an integer > 0"),
     "effect_log_backups": (_is_positive_count, "must be an integer > 0"),

@@ -5,12 +5,16 @@ not deliver on disk for the next taker; a forked child appends to segments of it
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import time
 from pathlib import Path
 
 from telemetry.shell.outbox import OutboxWorker
 from telemetry.shell.outbox.drain import drain_outbox
 from telemetry.shell.outbox.segments import segment_paths
+from telemetry.shell.outbox.writer import Outbox
+from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.shell.service_api import ServiceApi
 from tests.outbox.helpers import outbox_and_courier, run_entries, stored
 from tests.support.service import ServiceProcess, free_port
@@ -67,3 +71,31 @@ def test_a_forked_child_writes_segments_of_its_own(tmp_path: Path, shared_api: S
     assert os.waitstatus_to_exitcode(status) == 0
     assert len(segment_paths(tmp_path / "outbox")) == 2
     assert len(box.segments) == 1
+
+
+def test_flush_marks_survive_the_courier_removing_segments_meanwhile(tmp_path: Path) -> None:
+    # flush() reads each held segment's size while the courier deletes settled ones: the
+    # size of a segment closed under it once failed the flush with EBADF.
+    box = Outbox(tmp_path, SelfMetrics(), segment_bytes=1)  # a new segment per entry
+    stop = threading.Event()
+
+    def courier_removing() -> None:
+        while not stop.is_set():
+            box.append_entry(run_entries()[0])
+            for segment in list(box.segments)[:-1]:
+                box.forget(segment, segment.size())
+                segment.remove()
+
+    remover = threading.Thread(target=courier_removing)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race shows at once
+    remover.start()
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            for segment, size in box.marks():
+                assert size > 0, segment.name
+    finally:
+        stop.set()
+        remover.join()
+        sys.setswitchinterval(interval)

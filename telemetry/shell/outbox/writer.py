@@ -130,7 +130,10 @@ class Outbox:
         """Each segment held and its size now: what `settled` waits for."""
         if self._pid != os.getpid():
             return []
-        return [(segment, segment.size()) for segment in list(self.segments)]
+        # Under the lock: the courier closes a segment's descriptor once `forget` let go of
+        # it, and a size read from a closed descriptor fails (EBADF) or reads another file.
+        with self._lock:
+            return [(segment, segment.size()) for segment in self.segments]
 
     def settled(self, marks: list[tuple[Segment, int]]) -> bool:
         """Whether everything written before `marks` were taken is settled."""
