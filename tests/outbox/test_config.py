@@ -41,7 +41,7 @@ def test_a_bad_delivery_value_is_warned_about_by_name_and_the_default_kept(
     assert client.config.delivery == "background"
     problems = TelemetryConfig(delivery="later", outbox_segment_bytes=0).validate()  # type: ignore[arg-type]
     assert any(problem.startswith("delivery is not one of ('background', 'sync'), got 'later'") for problem in problems)
-    assert any(problem.startswith("outbox_segment_bytes must be > 0") for problem in problems)
+    assert any(problem.startswith("outbox_segment_bytes must be an integer > 0") for problem in problems)
 
 
 def test_background_mode_delivers_through_the_outbox_and_flush_says_when(tmp_path: Path, service: ServiceProcess) -> None:
