@@ -2,7 +2,9 @@
 
 - pairs: start+end pair in background mode (p50, p99), back to back, with the service up,
   refused and hung (after the first detection), and the sync mode's pair in the same run;
-  with the service up also paced (`--pace-ms` of sleep between two pairs: a cold CPU);
+  with the service up also paced (`--pace-ms` of sleep between two pairs: a cold CPU), and
+  two diagnoses: the client's threads on one core, and the delivering done by another
+  process;
 - events: log_event p50 / p99 in background mode;
 - deliver: entries/s delivered from an outbox into the local service (creates and
   updates), the agent appending as fast as it can while its courier delivers; reference:
@@ -139,6 +141,38 @@ def _pinned_row(base: Path, url: str, pairs: int) -> Row:
     return ("  same, the client's threads on one core (diagnosis)", f"p50 {pct(samples, .5) * US:.1f} / p99 {pct(samples, .99) * US:.1f} µs (rounds' p50 {spread})", "-")
 
 
+OTHER_DELIVERER = """
+import sys, time
+from telemetry import TelemetryClient, TelemetryConfig
+client = TelemetryClient(TelemetryConfig(api_url=sys.argv[1], base_dir=sys.argv[2], delivery="background",
+                                         heartbeat_interval_s=0, sync_interval_s=0))
+while True:  # killed by the bench
+    for _ in range(100):
+        client.end_run(client.start_run("bench", "other"))
+    time.sleep(0.004)
+"""
+
+
+def _other_process_row(base: Path, url: str, pairs: int) -> Row:
+    """The same pairs while the delivering (a courier's batches, the service's ingest)
+    happens in another process: this client points at a closed port, so its courier only
+    backs off, and a second process appends 100 pairs between pauses of 4 ms and delivers
+    them into the service. A diagnosis of what a courier in its own process would give, not a setting."""
+    other = subprocess.Popen([sys.executable, "-c", OTHER_DELIVERER, url, str(base / "other-deliverer")], cwd=REPO,
+                             stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        time.sleep(1.0)  # its threads started and its courier delivering
+        client = client_for(base / "pairs-beside", closed_port_url(), heartbeat_interval_s=0, delivery="background")
+        timed(lambda: _pair(client), 50)
+        samples, medians, _ = _rounds(lambda: _pair(client), pairs, 5)
+        client.close(0.2)
+    finally:
+        other.kill()
+        other.wait()
+    spread = f"{min(medians) * US:.0f}-{max(medians) * US:.0f}"
+    return ("  same, the delivering done by another process (diagnosis)", f"p50 {pct(samples, .5) * US:.1f} / p99 {pct(samples, .99) * US:.1f} µs (rounds' p50 {spread})", "-")
+
+
 def bench_pairs(base: Path, pairs: int, pace_s: float, rounds: int) -> list[Row]:
     rows: list[Row] = []
     service = ServiceProcess(base / "pairs" / "telemetry.sqlite").start()
@@ -156,6 +190,7 @@ def bench_pairs(base: Path, pairs: int, pace_s: float, rounds: int) -> list[Row]
                 client.close(0.2)
                 if name == "up":
                     rows.append(_pinned_row(base, url, pairs))
+                    rows.append(_other_process_row(base, url, pairs))
             sync_client = client_for(base / "pairs-sync", service.url, heartbeat_interval_s=0, delivery="sync")
             timed(lambda: _pair(sync_client), 30)
             samples = timed(lambda: _pair(sync_client), min(pairs, 1000))
