@@ -3,11 +3,12 @@
 - pairs: start+end pair in background mode (p50, p99), back to back, with the service up,
   refused and hung (after the first detection), and the sync mode's pair in the same run;
   with the service up also paced (`--pace-ms` of sleep between two pairs: a cold CPU), and
-  two diagnoses: the client's threads on one core, and the delivering done by another
-  process;
+  with the courier on a thread of the agent's process (`courier="thread"`) instead of its
+  own process (the default);
 - events: log_event p50 / p99 in background mode;
 - deliver: entries/s delivered from an outbox into the local service (creates and
-  updates), the agent appending as fast as it can while its courier delivers; reference:
+  updates), the agent appending as fast as it can while its courier (process, then
+  thread) delivers; reference:
   the service's own batch ingest rate (POST /runs/batch of 100 from 4 threads, raw sockets);
 - drain: 100,000 entries left by a process killed with SIGKILL, delivered by `telemetry
   sync`'s drain;
@@ -41,6 +42,7 @@ from rich.table import Table  # noqa: E402
 from bench_client import PAYLOAD, client_for, pct, timed  # noqa: E402 (beside this script)
 from bench_service import _load, batch_bodies  # noqa: E402 (beside this script)
 from machine_speed import cpu_reference  # noqa: E402 (beside this script)
+from telemetry.shell.outbox.courier_process import CourierProcess  # noqa: E402
 from telemetry.shell.outbox.drain import drain_outbox  # noqa: E402
 from telemetry.shell.service_api import ServiceApi  # noqa: E402
 from tests.support.receiver import HungPort, closed_port_url  # noqa: E402
@@ -102,7 +104,7 @@ def timed_with_causes(action: Callable[[], object], count: int, slow_s: float = 
 def _rounds(action: Callable[[], object], pairs: int, rounds: int) -> tuple[list[float], list[float], str]:
     """`pairs` timed calls in `rounds` rounds with a short pause between them: all the
     samples, each round's p50 (a round runs in one placement of the client's threads on the
-    cores, which moves its whole p50: see `_pinned_row`), and why the slow calls were slow."""
+    cores, which can move its whole p50), and why the slow calls were slow."""
     samples: list[float] = []
     medians: list[float] = []
     causes: list[str] = []
@@ -123,54 +125,13 @@ def _pair_rows(name: str, samples: list[float], medians: list[float], causes: st
     ]
 
 
-def _pinned_row(base: Path, url: str, pairs: int) -> Row:
-    """The same pairs with every thread of the client on one core (set on this thread
-    before the client starts its threads, which inherit it): a diagnosis, not a setting.
-    Spread over two cores, the client's threads hand the interpreter lock across cores,
-    and in some rounds the agent's own CPU time per pair doubles."""
-    everywhere = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {max(everywhere)})
-    try:
-        client = client_for(base / "pairs-pinned", url, heartbeat_interval_s=0, delivery="background")
-        timed(lambda: _pair(client), 50)
-        samples, medians, _ = _rounds(lambda: _pair(client), pairs, 5)
-        client.close(0.2)
-    finally:
-        os.sched_setaffinity(0, everywhere)
-    spread = f"{min(medians) * US:.0f}-{max(medians) * US:.0f}"
-    return ("  same, the client's threads on one core (diagnosis)", f"p50 {pct(samples, .5) * US:.1f} / p99 {pct(samples, .99) * US:.1f} µs (rounds' p50 {spread})", "-")
-
-
-OTHER_DELIVERER = """
-import sys, time
-from telemetry import TelemetryClient, TelemetryConfig
-client = TelemetryClient(TelemetryConfig(api_url=sys.argv[1], base_dir=sys.argv[2], delivery="background",
-                                         heartbeat_interval_s=0, sync_interval_s=0))
-while True:  # killed by the bench
-    for _ in range(100):
-        client.end_run(client.start_run("bench", "other"))
-    time.sleep(0.004)
-"""
-
-
-def _other_process_row(base: Path, url: str, pairs: int) -> Row:
-    """The same pairs while the delivering (a courier's batches, the service's ingest)
-    happens in another process: this client points at a closed port, so its courier only
-    backs off, and a second process appends 100 pairs between pauses of 4 ms and delivers
-    them into the service. A diagnosis of what a courier in its own process would give, not a setting."""
-    other = subprocess.Popen([sys.executable, "-c", OTHER_DELIVERER, url, str(base / "other-deliverer")], cwd=REPO,
-                             stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        time.sleep(1.0)  # its threads started and its courier delivering
-        client = client_for(base / "pairs-beside", closed_port_url(), heartbeat_interval_s=0, delivery="background")
-        timed(lambda: _pair(client), 50)
-        samples, medians, _ = _rounds(lambda: _pair(client), pairs, 5)
-        client.close(0.2)
-    finally:
-        other.kill()
-        other.wait()
-    spread = f"{min(medians) * US:.0f}-{max(medians) * US:.0f}"
-    return ("  same, the delivering done by another process (diagnosis)", f"p50 {pct(samples, .5) * US:.1f} / p99 {pct(samples, .99) * US:.1f} µs (rounds' p50 {spread})", "-")
+def _thread_courier_rows(base: Path, url: str, pairs: int, rounds: int) -> list[Row]:
+    """The same pairs with the courier on a thread of the agent's process (`courier="thread"`)."""
+    client = client_for(base / "pairs-thread", url, heartbeat_interval_s=0, delivery="background", courier="thread")
+    timed(lambda: _pair(client), 50)
+    rows = _pair_rows("  same, courier on a thread of the agent (courier=thread)", *_rounds(lambda: _pair(client), pairs, rounds))
+    client.close(0.2)
+    return [(name, value, "-") for name, value, _ in rows]
 
 
 def bench_pairs(base: Path, pairs: int, pace_s: float, rounds: int) -> list[Row]:
@@ -189,8 +150,7 @@ def bench_pairs(base: Path, pairs: int, pace_s: float, rounds: int) -> list[Row]
                     rows.append(_pair_row(f"  same, {pace_s * 1e3:g} ms of sleep between pairs", slow, "-"))
                 client.close(0.2)
                 if name == "up":
-                    rows.append(_pinned_row(base, url, pairs))
-                    rows.append(_other_process_row(base, url, pairs))
+                    rows += _thread_courier_rows(base, url, pairs, rounds)
             sync_client = client_for(base / "pairs-sync", service.url, heartbeat_interval_s=0, delivery="sync")
             timed(lambda: _pair(sync_client), 30)
             samples = timed(lambda: _pair(sync_client), min(pairs, 1000))
@@ -216,29 +176,34 @@ def _ingest_reference(service: ServiceProcess) -> float:
     return batches * 100 / elapsed
 
 
-def _courier_cpu_s() -> float:
-    """CPU seconds used so far by the live courier threads of this process."""
-    ticks = 0
-    for thread in threading.enumerate():
-        if thread.name == "telemetry-outbox" and thread.native_id is not None:
-            fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+def _cpu_s(stat: str) -> float:
+    fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
-def _deliver_live(base: Path, service: ServiceProcess, entries: int) -> tuple[float, float, str]:
+def _courier_cpu_s(client: object) -> float:
+    """CPU seconds used so far by the client's courier: its process, or its thread."""
+    worker = client._runtime.outbox  # type: ignore[attr-defined]
+    if isinstance(worker, CourierProcess):
+        return _cpu_s(f"/proc/{worker._child.pid}/stat")
+    return sum(_cpu_s(f"/proc/self/task/{thread.native_id}/stat") for thread in threading.enumerate()
+               if thread.name == "telemetry-outbox" and thread.native_id is not None)  # fmt: skip
+
+
+def _deliver_live(base: Path, service: ServiceProcess, entries: int, courier: str) -> tuple[float, float, str]:
     """An agent's client appending pairs as fast as it can while its courier delivers:
     entries/s from the first start_run to the last entry acknowledged, the share of the
     time the agent spent appending, and the CPU per entry of the agent's thread and of the
-    courier's (they share one interpreter lock)."""
-    client = client_for(base / "live", service.url, heartbeat_interval_s=0, delivery="background")
-    _pair(client)  # the courier thread is running from here
-    started, agent_cpu, courier_cpu = time.perf_counter(), time.thread_time(), _courier_cpu_s()
+    courier."""
+    client = client_for(base / f"live-{courier}", service.url, heartbeat_interval_s=0, delivery="background", courier=courier)
+    _pair(client)  # the courier is running from here
+    time.sleep(0.5)  # a courier process has imported what it needs
+    started, agent_cpu, courier_cpu = time.perf_counter(), time.thread_time(), _courier_cpu_s(client)
     for _ in range(entries // 2):
         _pair(client)
     appended, agent_cpu = time.perf_counter() - started, time.thread_time() - agent_cpu
     assert client.flush(120.0)
-    elapsed, courier_cpu = time.perf_counter() - started, _courier_cpu_s() - courier_cpu
+    elapsed, courier_cpu = time.perf_counter() - started, _courier_cpu_s(client) - courier_cpu
     client.close()
     cpu = f"CPU per entry: agent {agent_cpu / entries * US:.0f} µs, courier {courier_cpu / entries * US:.0f} µs"
     return entries / elapsed, appended / elapsed, cpu
@@ -274,9 +239,10 @@ def bench_deliver(base: Path, entries: int, drain: bool, deliver: bool) -> list[
         reference = _ingest_reference(service)
         rows.append(("service batch ingest (POST /runs/batch x100, 4 threads)", f"{reference:,.0f} runs/s", "reference"))
         if deliver:
-            live, share, cpu = _deliver_live(base, service, entries)
-            rows.append((f"delivery, live agent, {entries:,} entries", f"{live:,.0f} entries/s ({share:.0%} of it appending)", ">= 20,000"))
-            rows.append(("  where the time went", cpu, "-"))
+            for courier in ("process", "thread"):
+                live, share, cpu = _deliver_live(base, service, entries, courier)
+                rows.append((f"delivery, live agent, {entries:,} entries, courier={courier}", f"{live:,.0f} entries/s ({share:.0%} of it appending)", ">= 20,000" if courier == "process" else "-"))
+                rows.append(("  where the time went", cpu, "-"))
         if drain:
             rate, count = _drain_dead(base, service, entries)
             rows.append((f"drain of a killed process's outbox ({count:,} entries)", f"{rate:,.0f} entries/s", ">= 20,000"))

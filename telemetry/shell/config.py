@@ -36,6 +36,8 @@ _T = TypeVar("_T")
 
 DeliveryMode = Literal["background", "sync"]
 _DELIVERY_MODES: tuple[str, ...] = get_args(DeliveryMode)
+CourierPlace = Literal["process", "thread"]
+_COURIER_PLACES: tuple[str, ...] = get_args(CourierPlace)
 
 
 def _path(value: object) -> object:
@@ -81,6 +83,8 @@ class TelemetryConfig:
     recent_runs: int = 1024
     # Background delivery through the outbox (docs/delivery.md), or `sync` (the spec's).
     delivery: DeliveryMode = "background"
+    # Where background delivery's courier runs: a process of its own, or a thread of the agent's.
+    courier: CourierPlace = "process"
     outbox_fsync_interval_s: float = 1.0
     outbox_limit_bytes: int = 512 << 20
     outbox_segment_bytes: int = 16 << 20
@@ -205,6 +209,7 @@ _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     "exit_budget_s": (_at_least_zero, "must be >= 0"),
     "recent_runs": (_is_count, "must be an integer >= 0"),
     "delivery": (lambda value: value in _DELIVERY_MODES, f"is not one of {_DELIVERY_MODES}"),
+    "courier": (lambda value: value in _COURIER_PLACES, f"is not one of {_COURIER_PLACES}"),
     "outbox_fsync_interval_s": (_at_least_zero, "must be >= 0"),
     "outbox_limit_bytes": (_is_count, "must be an integer >= 0"),
     "outbox_segment_bytes": (_is_positive_count, "must be an integer > 0"),
@@ -235,6 +240,7 @@ _ENV_KNOBS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "TELEMETRY_EXIT_BUDGET": ("exit_budget_s", float),
     "TELEMETRY_RECENT_RUNS": ("recent_runs", int),
     "TELEMETRY_DELIVERY": ("delivery", lambda text: _one_of(text.strip().lower(), _DELIVERY_MODES)),
+    "TELEMETRY_COURIER": ("courier", lambda text: _one_of(text.strip().lower(), _COURIER_PLACES)),
     "TELEMETRY_OUTBOX_FSYNC_INTERVAL": ("outbox_fsync_interval_s", float),
     "TELEMETRY_OUTBOX_LIMIT_BYTES": ("outbox_limit_bytes", int),
     "TELEMETRY_OUTBOX_SEGMENT_BYTES": ("outbox_segment_bytes", int),

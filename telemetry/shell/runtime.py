@@ -18,6 +18,7 @@ from telemetry.shell.interpreter import Interpreter
 from telemetry.shell.observer import EffectObserver, observers
 from telemetry.shell.ndjson import NdjsonWriter
 from telemetry.shell.outbox import Courier, Outbox, OutboxWorker
+from telemetry.shell.outbox.courier_process import CourierProcess
 from telemetry.shell.outbox.delivery import BackgroundDelivery
 from telemetry.shell.outbox.segments import segment_paths
 from telemetry.shell.self_metrics import SelfMetrics
@@ -41,7 +42,7 @@ class Runtime:
         self._undeliverable = config.delivery == "background" and not self.link.has_service
         self.sink = BufferSink(BufferDirectory(config.buffer_dir, config.buffer_fsync), metrics)
         self.export = _export_lane(config, metrics)
-        self.outbox: OutboxWorker | None = None
+        self.outbox: OutboxWorker | CourierProcess | None = None
         if config.delivery == "background" and self.link.has_service:  # no service: all goes to the buffer
             self.outbox = _outbox_worker(config, self.link, metrics)
         direct = SyncDelivery(self.link, self.sink, metrics, None if self.outbox is None else self.outbox.waiting)
@@ -69,8 +70,8 @@ class Runtime:
     def adopt_leftovers(self) -> None:
         """In background mode, start delivering at once if the outbox holds segments (a
         dead process's, to adopt), not only at this client's first run."""
-        if self.outbox is not None and segment_paths(self.outbox.courier.outbox.directory):
-            self.outbox.courier.adopt()  # now, so that a `flush()` right away waits for them too
+        if self.outbox is not None and segment_paths(self.outbox.outbox.directory):
+            self.outbox.adopt()  # now, so that a `flush()` right away waits for them too
             self.lifecycle.ensure_started()
 
     def flush(self, timeout_s: float) -> bool:
@@ -91,11 +92,21 @@ def _sync_worker(runtime: Runtime, metrics: SelfMetrics) -> SyncWorker:
     return SyncWorker(runtime.sink.directory, runtime.link.api, window=500, batch_size=100, metrics=metrics)
 
 
-def _outbox_worker(config: TelemetryConfig, link: ServiceLink, metrics: SelfMetrics) -> OutboxWorker:
+def _outbox_worker(config: TelemetryConfig, link: ServiceLink, metrics: SelfMetrics) -> OutboxWorker | CourierProcess:
     outbox = Outbox(
         config.buffer_dir, metrics, segment_bytes=config.outbox_segment_bytes, limit_bytes=config.outbox_limit_bytes
     )
-    return OutboxWorker(Courier(outbox, lambda: link.api, fsync_interval_s=config.outbox_fsync_interval_s))
+    if config.courier == "thread":
+        return OutboxWorker(Courier(outbox, lambda: link.api, fsync_interval_s=config.outbox_fsync_interval_s))
+    settings = {
+        "buffer_dir": str(config.buffer_dir),
+        "api_url": config.api_url,
+        "api_token": config.api_token,
+        "connect_timeout_s": config.connect_timeout_s,
+        "read_timeout_s": config.read_timeout_s,
+        "fsync_interval_s": config.outbox_fsync_interval_s,
+    }
+    return CourierProcess(outbox, settings, metrics)
 
 
 def _effect_log(config: TelemetryConfig, metrics: SelfMetrics) -> EffectLog | None:

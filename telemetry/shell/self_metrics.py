@@ -1,11 +1,13 @@
 """The client's own counters (what it delivered, buffered, dropped, and every error it
-swallowed, by reason) and the once-per-kind logging of swallowed errors."""
+swallowed, by reason) and the once-per-kind logging of swallowed errors; the counters of a
+helper process (the courier process) are added in as a source."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections import Counter
+from collections.abc import Callable, Mapping
 
 from telemetry.wire.errors import describe
 
@@ -19,6 +21,11 @@ class SelfMetrics:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._logged: set[str] = set()
+        self._sources: list[Callable[[], Mapping[str, int]]] = []
+
+    def add_source(self, source: Callable[[], Mapping[str, int]]) -> None:
+        """Counters kept elsewhere (a helper process's), added to these when read."""
+        self._sources.append(source)
 
     def increment(self, name: str, amount: int = 1) -> None:
         with self._lock:
@@ -26,12 +33,16 @@ class SelfMetrics:
 
     def count(self, name: str) -> int:
         with self._lock:
-            return self._counts[name]
+            own = self._counts[name]
+        return own + sum(source().get(name, 0) for source in self._sources)
 
     def snapshot(self) -> dict[str, int]:
         """Every counter by name, sorted, as a plain dict."""
         with self._lock:
-            return dict(sorted(self._counts.items()))
+            counts = Counter(self._counts)
+        for source in self._sources:
+            counts.update(source())
+        return dict(sorted(counts.items()))
 
     def first_time(self, kind: str) -> bool:
         """True the first time `kind` is seen: the caller logs it then, and only then."""

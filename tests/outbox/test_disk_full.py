@@ -25,7 +25,7 @@ def test_a_full_disk_never_raises_and_what_fit_is_delivered_later(
     assert metrics["errors.outbox.append.OSError"] > 0  # the outbox filled up: the buffer was tried next
     assert metrics["delivery.fallback.outbox_error"] == metrics["errors.outbox.append.OSError"]
     client.close(0.0)
-    for segment in client._runtime.outbox.courier.outbox.segments if client._runtime.outbox else []:
+    for segment in client._runtime.outbox.outbox.segments if client._runtime.outbox else []:
         segment.close()  # as the agent's exit would
     report = drain_outbox(tiny_disk / "buffer", shared_api)
     assert report.delivered > 0 and report.rejected == 0 and report.unavailable is None

@@ -153,7 +153,9 @@ def test_a_garbage_config_field_is_warned_about_and_its_default_used(field: str,
     assume(not (field in DIRECTORIES and isinstance(value, str) and any(len(os.fsencode(part)) > 255 for part in value.split("/"))))
     with tempfile.TemporaryDirectory() as base, chdir(base):
         places = {name: Path(base) / leaf for name, leaf in DIRECTORIES.items()}
-        given_config = TelemetryConfig(**{**FAST, "api_url": closed_port_url(), **places, field: value})
+        # A courier thread, not a process per example (~0.15 s of CPU each): where the
+        # courier runs is not what this test is about (unless `courier` is the field).
+        given_config = TelemetryConfig(**{**FAST, "api_url": closed_port_url(), "courier": "thread", **places, field: value})
         with mock.patch("telemetry.shell.client_base.LOGGER.warning") as warning:
             client = TelemetryClient(given_config)
         warned = [call.args[1] for call in warning.call_args_list if call.args[1].startswith(f"{field} ")]

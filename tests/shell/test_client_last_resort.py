@@ -30,8 +30,9 @@ def test_a_run_started_when_no_thread_can_start_is_delivered_active_and_on_disk(
 ) -> None:  # fmt: skip
     """Sync mode delivers on the caller's thread, so the run is in the service at once. In
     background mode the run waits in the outbox (whole, on disk) until a thread can start:
-    the next call that starts one, or flush(), delivers it."""
-    client = make_client(shared_service.url, heartbeat_interval_s=30.0, sync_interval_s=30.0)
+    the next call that starts one, or flush(), delivers it (the courier's thread: a courier
+    process needs no thread of the agent's)."""
+    client = make_client(shared_service.url, heartbeat_interval_s=30.0, sync_interval_s=30.0, courier="thread")
     # What CPython raises when the OS refuses a thread (which cannot safely be caused here).
     monkeypatch.setattr(threading.Thread, "start", _no_thread_to_be_had)
     with caplog.at_level(logging.WARNING, logger="telemetry"):

@@ -23,6 +23,7 @@ from telemetry.shell.self_metrics import SelfMetrics
 from telemetry.wire.format import dumps
 from tests.shell.helpers import ClientFactory, ndjson_lines, on_disk
 from tests.shell.strategies import garbage
+from tests.support.waiting import wait_for
 
 
 def test_a_closed_breaker_sends() -> None:
@@ -122,6 +123,7 @@ def test_a_performer_that_raises_runs_the_fallback_and_logs_once(
         # The warning is in plain words, once: never "PostRun.UnicodeError failed".
         assert caplog.text.count("telemetry: sending a new run to the service failed: UnicodeError") == 1
     else:
-        assert client.self_metrics()["errors.outbox.courier.UnicodeError"] >= 1
+        with caplog.at_level(logging.WARNING, logger="telemetry"):  # the courier (process) may be starting still
+            wait_for(lambda: client.self_metrics().get("errors.outbox.courier.UnicodeError", 0) >= 1, "the courier's failure", 10.0)
         assert caplog.text.count("telemetry: background delivery failed; retrying: UnicodeError") == 1
     assert "PostRun" not in caplog.text and "outbox.courier" not in caplog.text

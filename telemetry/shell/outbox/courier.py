@@ -1,8 +1,8 @@
 """The courier: delivers the segments an `Outbox` holds, oldest first, frame by frame in
 order, in batches (`shipping.py`), and keeps each segment's ledger. One pass (`step`)
-ships one batch; the delivery thread (`run`) passes until there is nothing to ship, then
-sleeps until an append wakes it (and `linger_s` more, to gather a batch), and backs off
-while the service cannot take a batch. Batches are kept small (`batch_entries`): the
+ships one batch; `run` passes until there is nothing to ship, then waits as its `Pace`
+says (the delivery thread: until an append wakes it, and a moment more to gather a batch;
+a courier process: a short poll), and backs off while the service cannot take a batch. Batches are kept small (`batch_entries`): the
 courier holds the interpreter lock while it reads a batch and settles its answer, and the
 agent's threads wait meanwhile.
 Besides delivery, on its own thread and never on the caller's:
@@ -18,10 +18,10 @@ Besides delivery, on its own thread and never on the caller's:
 from __future__ import annotations
 
 import random
-import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Protocol
 
 from telemetry.shell.buffer import fsync_directory
 from telemetry.shell.edge import now
@@ -41,9 +41,27 @@ from telemetry.shell.service_api import Outcome, Refused, ServiceApi, Unavailabl
 from telemetry.shell.workers import backoff_delay
 
 REJECTED_DIR = "rejected"
-_IDLE_WAIT_S = 0.5
 _BURST = 8
 _UNAUTHORIZED = "the service refused the token (check TELEMETRY_API_TOKEN); runs are kept in the outbox"
+
+
+class Pace(Protocol):
+    """When the courier's `run` passes, waits and stops: where it runs decides."""
+
+    def stopped(self) -> bool:
+        """Whether to stop delivering."""
+
+    def before_pass(self) -> None:
+        """Just before a pass reads the segments."""
+
+    def after_pass(self, courier: Courier) -> None:
+        """Just after a pass (what it settled, or why it could not)."""
+
+    def idle(self) -> None:
+        """Wait for something to ship (or to stop)."""
+
+    def pause(self, seconds: float) -> None:
+        """Wait `seconds`, or less if told to stop."""
 
 
 class Courier:
@@ -55,7 +73,6 @@ class Courier:
         api: Callable[[], ServiceApi],
         *,
         batch_entries: int = 256,
-        linger_s: float = 0.002,
         batch_bytes: int = 256 << 10,
         fsync_interval_s: float = 1.0,
         adopt_interval_s: float = 5.0,
@@ -66,7 +83,6 @@ class Courier:
         self._api = api
         self._metrics = outbox.metrics
         self._batch_entries = batch_entries
-        self._linger_s = linger_s
         self._batch_bytes = batch_bytes
         self._fsync_interval_s = fsync_interval_s
         self._adopt_interval_s = adopt_interval_s
@@ -183,71 +199,37 @@ class Courier:
             fsync_directory(self.outbox.directory)
 
     def adopt(self) -> int:
-        """Take over the segments of dead processes; how many were adopted."""
-        directory = self.outbox.directory
-        held = {segment.path for segment in self.outbox.segments}
-        adopted = 0
-        for path in reversed(segment_paths(directory)):  # adopted ones go first: oldest at the front
-            if path in held:
-                continue
-            segment = adopt_segment(path)
-            if segment is None:
-                continue
-            self.outbox.adopt(segment)
-            adopted += 1
-        if adopted:
-            self._metrics.increment("outbox.adopted", adopted)
-        remove_orphans(directory)
-        return adopted
+        """`adopt_dead`."""
+        return adopt_dead(self.outbox)
 
     def finish(self) -> None:
-        """At exit, or at the end of `telemetry sync`: no more writes; remove what is all
-        settled, fsync the rest and let go of adopted segments (free for the next taker)."""
-        self.outbox.seal_all()
-        for segment in list(self.outbox.segments):
-            try:
-                size = segment.size()
-                if segment.acked >= size:
-                    self.outbox.forget(segment, size)
-                    segment.remove()
-                    continue
-                segment.sync()
-                if not segment.own:
-                    self.outbox.forget(segment, size)
-                    segment.close()
-            except OSError as error:
-                self._metrics.swallowed("outbox.finish", error, "could not fsync the outbox at exit")
+        """At exit, or at the end of `telemetry sync`: `finish_outbox`."""
+        finish_outbox(self.outbox)
 
-    # -- the delivery thread ------------------------------------------------------------
+    # -- delivering until told to stop ---------------------------------------------------
 
-    def run(self, stop: threading.Event) -> None:
-        """Deliver until `stop` is set: ship while there is something to ship, sleep until
-        woken when there is not, back off while the service cannot take a batch."""
+    def run(self, pace: Pace) -> None:
+        """Deliver until `pace` says stop: ship while there is something to ship, wait
+        when there is not, back off while the service cannot take a batch."""
         failures = 0
-        wake = self.outbox.wake
-        while not stop.is_set():
+        while not pace.stopped():
             try:
                 self.upkeep()
-                wake.clear()  # before reading: an append after this wakes the next wait
+                pace.before_pass()
                 shipped = self.step()
             except Exception as error:  # a bug or a disk error must not end delivery
                 self._metrics.swallowed(f"outbox.courier.{type(error).__name__}", error, "background delivery failed; retrying")
-                self.unavailable = None
+                self.unavailable, shipped = None, False
                 failures += 1
-                stop.wait(backoff_delay(failures, *self._backoff, self._rng))
-                continue
-            if self.unavailable is not None:
-                failures += 1
-                self._unavailable(self.unavailable)
-                stop.wait(backoff_delay(failures, *self._backoff, self._rng))
-            elif not shipped:
-                failures = 0
-                # Once woken, wait a moment for more: fewer, fuller batches, and fewer
-                # turns of this thread taking the interpreter from the agent's threads.
-                if wake.wait(_IDLE_WAIT_S) and self._linger_s > 0:
-                    stop.wait(self._linger_s)
             else:
-                failures = 0
+                if self.unavailable is not None:
+                    self._unavailable(self.unavailable)
+                failures = 0 if self.unavailable is None else failures + 1
+            pace.after_pass(self)
+            if failures:
+                pace.pause(backoff_delay(failures, *self._backoff, self._rng))
+            elif not shipped:
+                pace.idle()
 
     def _unavailable(self, outcome: Outcome) -> None:
         """Count a batch the service could not take, and say why once per kind (a wrong
@@ -258,6 +240,46 @@ class Courier:
         else:
             reason = outcome.reason if isinstance(outcome, (Unavailable, Refused)) else str(outcome)
             self._metrics.swallowed("outbox.service", reason, "API unavailable, keeping runs in the outbox until it answers")
+
+
+def adopt_dead(outbox: Outbox) -> int:
+    """Take over the segments of dead processes; how many were adopted."""
+    directory = outbox.directory
+    held = {segment.path for segment in outbox.segments}
+    adopted = 0
+    for path in reversed(segment_paths(directory)):  # adopted ones go first: oldest at the front
+        if path in held:
+            continue
+        segment = adopt_segment(path)
+        if segment is None:
+            continue
+        outbox.adopt(segment)
+        adopted += 1
+    if adopted:
+        outbox.metrics.increment("outbox.adopted", adopted)
+    remove_orphans(directory)
+    return adopted
+
+
+def finish_outbox(outbox: Outbox) -> None:
+    """No more writes; remove what is all settled, fsync the rest and let go of segments
+    this process does not write (free for the next taker)."""
+    outbox.seal_all()
+    now = time.monotonic()
+    for segment in list(outbox.segments):
+        try:
+            size = segment.size()
+            # A segment a live agent writes (its courier process's) is the agent's to remove.
+            if segment.acked >= size and (segment.own or segment.final(now)):
+                outbox.forget(segment, size)
+                segment.remove()
+                continue
+            segment.sync()
+            if not segment.own:
+                outbox.forget(segment, size)
+                segment.close()
+        except OSError as error:
+            outbox.metrics.swallowed("outbox.finish", error, "could not fsync the outbox at exit")
 
 
 def _frame_size(segment: Segment, start: int) -> int:

@@ -1,6 +1,7 @@
 """`BackgroundDelivery`: the delivery effects performed by appending to the outbox. A
 `PostRun` or `PatchRun` becomes the buffer entry its fallback names, appended to this
-process's outbox (one `write`, no network, no fsync); the courier thread delivers it.
+process's outbox (one `write`, no network, no fsync); the courier (a process of its own, or
+a thread) delivers it.
 When the outbox says no (full: over its size limit) or cannot be written, the effect's
 fallback runs as in the synchronous mode: the classic buffer file. Commits go on the
 caller's thread as before (`SyncDelivery`): they are rare and their reply is the caller's
@@ -16,6 +17,7 @@ from telemetry.effects.vocabulary import AppendBuffer, FindRunAndPostCommit, Pat
 from telemetry.shell.blocking_port import BufferSink
 from telemetry.shell.delivery import Report, SyncDelivery
 from telemetry.shell.observer import Performed
+from telemetry.shell.outbox.courier_process import CourierProcess
 from telemetry.shell.outbox.worker import OutboxWorker
 from telemetry.shell.self_metrics import SelfMetrics
 
@@ -26,9 +28,9 @@ COMMIT_FLUSH_S = 1.0
 class BackgroundDelivery:
     """Delivery through the outbox (see the module)."""
 
-    def __init__(self, worker: OutboxWorker, sink: BufferSink[Any], direct: SyncDelivery, metrics: SelfMetrics) -> None:
+    def __init__(self, worker: OutboxWorker | CourierProcess, sink: BufferSink[Any], direct: SyncDelivery, metrics: SelfMetrics) -> None:
         self._worker = worker
-        self._outbox = worker.courier.outbox
+        self._outbox = worker.outbox
         self._sink = sink
         self._direct = direct
         self._metrics = metrics
@@ -44,6 +46,7 @@ class BackgroundDelivery:
         assert isinstance(entry, BufferEntry)  # a run's create or update, by construction above
         try:
             if self._outbox.append_entry(entry):
+                self._worker.keep_delivering()
                 return "done"  # accepted: the courier delivers it
             why = "outbox_full"
         except OSError as error:

@@ -9,7 +9,10 @@
   settled (acknowledged by the service, rejected or quarantined). Delivery is in order,
   so one high-water mark per segment says it all; it is written after every batch and
   fsynced on the outbox's interval.
-- Frames that do not check out are appended to `quarantine/<segment>.bad` as they were."""
+- Frames that do not check out are appended to `quarantine/<segment>.bad` as they were.
+- A courier process (`courier_process.py`) delivers the segments its agent holds without
+  their lock (`watch_segment`): it writes their ledgers, and the agent reads them back
+  (`ledger_offset`) to know what is settled."""
 
 from __future__ import annotations
 
@@ -65,6 +68,16 @@ class Segment:
 
     def size(self) -> int:
         return os.fstat(self.fd).st_size
+
+    def ledger_offset(self) -> int:
+        """The offset its ledger says is settled (this process's courier, or its courier
+        process, wrote it)."""
+        content = os.pread(self._ledger, _OFFSET.size, 0)
+        return _OFFSET.unpack(content)[0] if len(content) == _OFFSET.size else 0
+
+    def removed(self) -> bool:
+        """Whether its file was deleted (by a courier process, once all of it was settled)."""
+        return os.fstat(self.fd).st_nlink == 0
 
     def final(self, now: float) -> bool:
         """Whether nothing more will be written to it (adopted, or sealed a while ago)."""
@@ -149,6 +162,24 @@ def adopt_segment(path: str) -> Segment | None:
     if os.fstat(fd).st_nlink == 0:  # delivered and deleted by its last holder
         os.close(fd)
         return None
+    return _held(path, fd)
+
+
+def watch_segment(path: str, sealed: bool) -> Segment | None:
+    """The segment at `path` that a live process (this courier process's agent) holds and
+    may still write (`sealed`: it will not), delivered here without its lock; None if it
+    was deleted meanwhile."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    segment = _held(path, fd)
+    segment.sealed_at = 0.0 if sealed else None
+    return segment
+
+
+def _held(path: str, fd: int) -> Segment:
+    """A segment another process wrote, opened as `fd`, with its ledger and header read."""
     close_in_forked_child(fd)
     ledger = _open_ledger(path)
     content = os.pread(ledger, _OFFSET.size, 0)

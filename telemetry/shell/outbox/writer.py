@@ -6,6 +6,10 @@ lose what the courier has not fsynced yet. The active segment is replaced when i
 `segment_bytes` (under a lock: rare); the segments this process holds, its own and those it
 adopted, are listed in `segments`, oldest first, for the courier.
 
+When a courier process delivers (`courier_process.py`), it is told of every segment this
+process starts, seals or adopts (`listener`), and what it settled is read back from the
+ledgers (`refresh`).
+
 Size limit: once the segments held reach `limit_bytes`, `append` says no (counted as
 `outbox.over_limit`) and the caller keeps the entry in the classic buffer, so an accepted
 start or end is never dropped while the disk has room."""
@@ -14,7 +18,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from telemetry.effects.records import BufferEntry
 from telemetry.shell.outbox.entries import encode_entry
@@ -25,6 +31,10 @@ from telemetry.shell.workers import weak_callback
 
 DEFAULT_SEGMENT_BYTES = 16 << 20
 DEFAULT_LIMIT_BYTES = 512 << 20
+
+# What a courier process is told of a segment: one this process writes, one it no longer
+# writes, one it adopted from a dead process.
+SegmentNews = Literal["watch", "seal", "adopted"]
 
 
 class Outbox:
@@ -42,6 +52,7 @@ class Outbox:
         self.metrics = metrics
         self.segment_bytes = segment_bytes
         self.limit_bytes = limit_bytes
+        self.listener: Callable[[SegmentNews, Segment], None] | None = None
         self._reset()
         # Reset in a forked child by this hook, so that `append` needs no pid check (a
         # system call) per entry.
@@ -94,17 +105,28 @@ class Outbox:
         with self._lock:
             if self._active is not None and self._written < self.segment_bytes:
                 return self._active_fd  # another thread replaced it just now
+            if self.listener is not None:
+                self._release_removed()
             segment = create_segment(self.directory)
             if self._active is not None:
-                self._active.seal()
+                self._seal(self._active)
             self.segments.append(segment)
+            self._tell("watch", segment)
             self._active, self._active_fd, self._written = segment, segment.fd, 0
             return segment.fd
+
+    def _seal(self, segment: Segment) -> None:
+        segment.seal()
+        self._tell("seal", segment)
+
+    def _tell(self, news: SegmentNews, segment: Segment) -> None:
+        if self.listener is not None:
+            self.listener(news, segment)
 
     def _seal_active(self) -> None:
         with self._lock:
             if self._active is not None:
-                self._active.seal()
+                self._seal(self._active)
             self._active, self._active_fd = None, -1
 
     def seal_all(self) -> None:
@@ -116,6 +138,36 @@ class Outbox:
         with self._lock:
             self.segments.insert(0, segment)
             self.held_bytes += segment.size() - segment.acked
+            self._tell("adopted", segment)
+
+    def watch(self, segment: Segment) -> None:
+        """In a courier process: deliver a segment its agent writes, after those held."""
+        with self._lock:
+            self.segments.append(segment)
+            self.held_bytes += segment.size() - segment.acked
+
+    def tell_all(self) -> None:
+        """Tell the listener of every segment held (a courier process that just started)."""
+        with self._lock:
+            for segment in self.segments:
+                self._tell("watch" if segment.own else "adopted", segment)
+                if segment.own and segment.sealed_at is not None:
+                    self._tell("seal", segment)
+
+    def refresh(self) -> None:
+        """With a courier process: take what it settled from the ledgers, and let go of
+        the segments it deleted."""
+        with self._lock:
+            self._release_removed()
+            for segment in self.segments:
+                segment.acked = max(segment.acked, segment.ledger_offset())
+
+    def _release_removed(self) -> None:
+        """Close the segments a courier process deleted (under the lock)."""
+        for segment in [segment for segment in self.segments if segment.sealed_at is not None and segment.removed()]:
+            self.segments.remove(segment)
+            self.held_bytes = max(0, self.held_bytes - segment.size())
+            segment.close()
 
     def forget(self, segment: Segment, size: int) -> None:
         """A segment of `size` bytes, all of it settled, is removed."""
