@@ -106,7 +106,7 @@ def _outbox_worker(config: TelemetryConfig, link: ServiceLink, metrics: SelfMetr
         "read_timeout_s": config.read_timeout_s,
         "fsync_interval_s": config.outbox_fsync_interval_s,
     }
-    return CourierProcess(outbox, settings, metrics)
+    return CourierProcess(outbox, settings, lambda: link.api, metrics)
 
 
 def _effect_log(config: TelemetryConfig, metrics: SelfMetrics) -> EffectLog | None:

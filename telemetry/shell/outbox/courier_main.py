@@ -156,6 +156,7 @@ def main() -> int:
     reports = sys.stdout.fileno()
     os.set_blocking(reports, False)
     pace = ProcessPace(control, outbox, metrics, reports, warnings)
+    pace.after_pass(courier)  # the first report: the agent knows this process runs
     try:
         courier.run(pace)
     finally:

@@ -12,7 +12,11 @@ read them (`Outbox.refresh`). Its counters come back as JSON lines on its stdout
 without waiting, and are part of the client's `self_metrics()`. It stops when its stdin
 ends: the client's exit closes it, or the agent died and the kernel did. If it exits
 otherwise, the next append after a check (at most once a second) starts another, with a
-growing delay when they keep exiting."""
+growing delay when they keep exiting. If none can be started at all (no executable Python,
+a sandbox that forbids it), or `_SILENT_EXITS` in a row exit before their first report
+(`sys.executable` is not a Python that has this package: an embedding program), the
+courier runs on a thread of this process instead (`worker.OutboxWorker`), as with
+`courier="thread"`."""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +34,17 @@ import orjson
 
 import telemetry
 from telemetry.shell.buffer_claims import close_in_forked_child, forget_descriptor
-from telemetry.shell.outbox.courier import adopt_dead, finish_outbox
+from telemetry.shell.outbox.courier import Courier, adopt_dead, finish_outbox
 from telemetry.shell.outbox.segments import Segment
-from telemetry.shell.outbox.worker import wait_until_settled
+from telemetry.shell.outbox.worker import OutboxWorker, wait_until_settled
 from telemetry.shell.outbox.writer import Outbox, SegmentNews
 from telemetry.shell.self_metrics import LOGGER, SelfMetrics
+from telemetry.shell.service_api import ServiceApi
 
 _CHECK_S = 1.0  # how often an append looks whether the courier process still runs
 _LIVED_S = 10.0  # one that ran this long before exiting is started again at once
 _RESTART_CAP_S = 60.0
+_SILENT_EXITS = 3
 _STOP_WAIT_S = 0.05  # the least the exit waits for it to finish its batch
 _PACKAGE_ROOT = str(Path(telemetry.__file__).resolve().parents[1])
 
@@ -46,11 +52,15 @@ _PACKAGE_ROOT = str(Path(telemetry.__file__).resolve().parents[1])
 class CourierProcess:
     """The outbox worker whose courier runs in another process (see the module)."""
 
-    def __init__(self, outbox: Outbox, settings: Mapping[str, Any], metrics: SelfMetrics) -> None:
+    def __init__(
+        self, outbox: Outbox, settings: Mapping[str, Any], api: Callable[[], ServiceApi], metrics: SelfMetrics
+    ) -> None:
         self.outbox = outbox
         self._settings = dict(settings)
+        self._api = api
         self._metrics = metrics
         self._lock = threading.Lock()
+        self._thread: OutboxWorker | None = None  # the courier's thread, if no process can start
         self._reset()
         outbox.listener = self._tell
         metrics.add_source(self._counts)
@@ -61,6 +71,8 @@ class CourierProcess:
         self._started_at = 0.0
         self._check_at = 0.0
         self._exits = 0  # in a row, each soon after its start
+        self._silent_exits = 0  # in a row, each before its first report
+        self._heard = False  # from the one running now
         self._partial = b""
         self._report: dict[str, Any] = {}
         self._retired: Counter[str] = Counter()  # the counters of the ones that exited
@@ -68,37 +80,54 @@ class CourierProcess:
     @property
     def unavailable(self) -> bool:
         """Whether the service failed the courier's last batch."""
+        if self._thread is not None:
+            return self._thread.unavailable
         with self._lock:
             self._read_reports()
             return bool(self._report.get("unavailable"))
 
     def ensure_started(self) -> None:
-        if self._child is None:
+        if self._thread is not None:
+            self._thread.ensure_started()
+        elif self._child is None:
             self.keep_delivering()
 
     def keep_delivering(self) -> None:
         """After an append: start the courier process, or another if it exited (checked
         at most once a second: a clock read per append otherwise)."""
         now = time.monotonic()
-        if now < self._check_at:
+        if now < self._check_at or self._thread is not None:
             return
         with self._lock:
             self._check_at = now + _CHECK_S
             child = self._child
-            if child is not None and child.poll() is None:
-                self._read_reports()  # its warnings, within a second
-                return
             if child is not None:
-                self._exited(child, now)  # started again at a later check
-                return
-            started = self._start(now)
+                if child.poll() is None:
+                    self._read_reports()  # its warnings, within a second
+                    return
+                self._exited(child, now)
+                if self._silent_exits < _SILENT_EXITS:
+                    return  # another is started at a later check
+            started = self._silent_exits < _SILENT_EXITS and self._start(now)
         if started:
             self.outbox.tell_all()  # not under this lock: the outbox tells under its own
+        else:
+            self._deliver_from_thread()
+
+    def _deliver_from_thread(self) -> None:
+        if self._silent_exits >= _SILENT_EXITS:
+            self._metrics.swallowed(
+                "outbox.courier_silent", f"{sys.executable} -m telemetry.shell.outbox.courier_main exits before it runs",
+                "no courier process runs; delivering from a thread instead",
+            )  # fmt: skip
+        self._thread = OutboxWorker(Courier(self.outbox, self._api, fsync_interval_s=self._settings["fsync_interval_s"]))
+        self._thread.ensure_started()
 
     def _exited(self, child: subprocess.Popen[bytes], now: float) -> None:
         """Count an exit and keep its counters; a courier process that keeps exiting soon
         after its start is started again later and later."""
         self._read_reports()
+        self._silent_exits = 0 if self._heard else self._silent_exits + 1
         self._retire()
         self._exits = self._exits + 1 if now - self._started_at < _LIVED_S else 1
         self._check_at = now + min(_RESTART_CAP_S, 0.5 * 2 ** (self._exits - 1))
@@ -124,7 +153,7 @@ class CourierProcess:
         except OSError as error:
             for descriptor in (control, self_end, reports_end, reports):
                 _close(descriptor)
-            self._metrics.swallowed("outbox.courier_start", error, "could not start the courier process; runs wait in the outbox")
+            self._metrics.swallowed("outbox.courier_start", error, "could not start the courier process; delivering from a thread instead")
             return False
         _close(control)
         _close(reports)
@@ -132,6 +161,7 @@ class CourierProcess:
         for descriptor in (self_end, reports_end):
             close_in_forked_child(descriptor)  # a forked child's copy would keep them open
         self._child, self._stdin, self._stdout, self._started_at = child, self_end, reports_end, now
+        self._heard = False
         self._send(self._settings)
         return True
 
@@ -170,6 +200,7 @@ class CourierProcess:
                     self._report = orjson.loads(line)
                 except orjson.JSONDecodeError:
                     continue
+                self._heard = True
                 for level, message in self._report.get("logs", ()):
                     LOGGER.log(level, "%s", message)
 
@@ -197,12 +228,16 @@ class CourierProcess:
     def flush(self, timeout_s: float, while_reachable: bool = False) -> bool:
         """`wait_until_settled`; `while_reachable`: stop waiting as soon as the service fails
         a batch (at exit)."""
+        if self._thread is not None:
+            return self._thread.flush(timeout_s, while_reachable)
         self.outbox.refresh()
         if not self.outbox.settled(self.outbox.marks()):
             self.ensure_started()
 
         def going_on() -> bool:
             self.keep_delivering()
+            if self._thread is not None:
+                self.outbox.wake.set()
             self.outbox.refresh()
             return not (while_reachable and self.unavailable)
 
@@ -210,12 +245,16 @@ class CourierProcess:
 
     def waiting(self) -> bool:
         """Whether entries of this process wait in the outbox, unsettled."""
+        if self._thread is not None:
+            return self._thread.waiting()
         self.outbox.refresh()
         return not self.outbox.settled(self.outbox.marks())
 
     def drain(self, deadline: float) -> None:
         """Deliver until `deadline` at most, then stop the courier process; what is left
         stays on disk, fsynced, for the next client on this buffer directory."""
+        if self._thread is not None:
+            return self._thread.drain(deadline)
         if self._child is not None:
             self.flush(max(0.0, deadline - time.monotonic()), while_reachable=True)
             self._stop(deadline)
@@ -245,6 +284,8 @@ class CourierProcess:
         self.outbox.after_fork()
         self._lock = threading.Lock()
         self._reset()
+        if self._thread is not None:
+            self._thread.after_fork()
 
 
 def _close(descriptor: int) -> None:
