@@ -199,3 +199,17 @@ def test_a_full_report_pipe_never_makes_it_wait(tmp_path: Path) -> None:
         pace.idle()
     last = drained.rstrip(b"x").split(b"\n")[-2]
     assert orjson.loads(last.lstrip(b"x"))["counts"]["outbox.delivered"] == delivered
+
+
+def test_an_agent_with_a_relative_buffer_dir_and_a_telemetry_module_of_its_own_is_delivered(
+    tmp_path: Path, shared_service: ServiceProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "telemetry").mkdir()
+    (tmp_path / "telemetry" / "__init__.py").write_text("raise ImportError('the agent own telemetry module')\n")
+    monkeypatch.chdir(tmp_path)
+    client = TelemetryClient(TelemetryConfig(api_url=shared_service.url, base_dir=Path("relative-base"), heartbeat_interval_s=0))
+    run_ids = _pairs(client, 5)
+    assert client.flush(10.0)
+    assert _courier(client)._thread is None  # its courier process ran, not the fallback thread
+    assert set(_statuses(shared_service, run_ids)) == {"success"}
+    client.close()

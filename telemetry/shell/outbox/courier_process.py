@@ -42,7 +42,7 @@ from telemetry.shell.self_metrics import LOGGER, SelfMetrics
 from telemetry.shell.service_api import ServiceApi
 
 _CHECK_S = 1.0  # how often an append looks whether the courier process still runs
-_LIVED_S = 10.0  # one that ran this long before exiting is started again at once
+_LIVED_S = 10.0  # one that ran this long before exiting starts a new row of exits
 _RESTART_CAP_S = 60.0
 _SILENT_EXITS = 3
 _STOP_WAIT_S = 0.05  # the least the exit waits for it to finish its batch
@@ -140,13 +140,16 @@ class CourierProcess:
         control, self_end = os.pipe()
         reports_end, reports = os.pipe()
         environment = dict(os.environ)
-        # The agent may import telemetry from a path of its own making (sys.path).
+        # The agent may import telemetry from a path of its own making (sys.path); and `-m`
+        # puts the working directory first on the path, so that is this package's too
+        # (an agent's own `telemetry` module there would otherwise be the one imported).
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, (_PACKAGE_ROOT, environment.get("PYTHONPATH"))))
         try:
             child = subprocess.Popen(
                 [sys.executable, "-m", "telemetry.shell.outbox.courier_main"],
                 stdin=control,
                 stdout=reports,
+                cwd=_PACKAGE_ROOT,
                 env=environment,
                 start_new_session=True,
             )

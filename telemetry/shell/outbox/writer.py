@@ -48,7 +48,8 @@ class Outbox:
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         limit_bytes: int = DEFAULT_LIMIT_BYTES,
     ) -> None:
-        self.directory = Path(buffer_dir) / OUTBOX_DIR
+        # Absolute: the agent may change its working directory, and its courier process runs in another.
+        self.directory = Path(buffer_dir).absolute() / OUTBOX_DIR
         self.metrics = metrics
         self.segment_bytes = segment_bytes
         self.limit_bytes = limit_bytes
