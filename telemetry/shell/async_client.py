@@ -61,7 +61,8 @@ class AsyncTelemetryClient(ClientBase):
         self._off_loop = OffLoop()
         runtime = self._runtime
         waiting = None if runtime.outbox is None else runtime.outbox.waiting
-        self._port = AsyncPort(self.config, runtime.link.guard, runtime.sink, self._metrics, self._off_loop, waiting)
+        outbox = None if runtime.outbox is None else runtime.interpreter.delivery.patch_run
+        self._port = AsyncPort(self.config, runtime.link.guard, runtime.sink, self._metrics, self._off_loop, waiting, outbox)
 
     async def start_run(self, agent_name: object, job_type: object, trigger_type: object = "cli", **kwargs: Any) -> str:
         """Open a run and return its id (`run_id=` in kwargs asks for a custom id)."""

@@ -71,6 +71,7 @@ class Interpreter:
         metrics: SelfMetrics,
         observer: EffectObserver | None = None,
     ) -> None:
+        self.delivery = delivery
         self._sink = sink
         self._observer = observer
         self._ndjson = ndjson
