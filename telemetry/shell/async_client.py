@@ -3,8 +3,9 @@ for asyncio agents. A call decides under the client's lock (pure, never across I
 performs its effects in order: those that never wait (queue an NDJSON line, count, log,
 append to the outbox) through the runtime's interpreter, the deliveries through the same
 delivery rules awaited on `AsyncPort` (requests on the loop, buffer files on the client's
-worker thread), so a down or hung service never stalls the agent's other tasks. No method
-raises into the agent, except that `track_run` re-raises the block's exception."""
+worker thread; in background delivery what waits goes to the outbox), so a down or hung
+service never stalls the agent's other tasks. No method raises into the agent, except that
+`track_run` re-raises the block's exception."""
 
 from __future__ import annotations
 
