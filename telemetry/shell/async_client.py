@@ -3,8 +3,9 @@ for asyncio agents. A call decides under the client's lock (pure, never across I
 performs its effects in order: those that never wait (queue an NDJSON line, count, log,
 append to the outbox) through the runtime's interpreter, the deliveries through the same
 delivery rules awaited on `AsyncPort` (requests on the loop, buffer files on the client's
-worker thread), so a down or hung service never stalls the agent's other tasks. No method
-raises into the agent, except that `track_run` re-raises the block's exception."""
+worker thread; in background delivery what waits goes to the outbox), so a down or hung
+service never stalls the agent's other tasks. No method raises into the agent, except that
+`track_run` re-raises the block's exception."""
 
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ class AsyncTelemetryClient(ClientBase):
         self._off_loop = OffLoop()
         runtime = self._runtime
         waiting = None if runtime.outbox is None else runtime.outbox.waiting
-        self._port = AsyncPort(self.config, runtime.link.guard, runtime.sink, self._metrics, self._off_loop, waiting)
+        outbox = None if runtime.outbox is None else runtime.interpreter.delivery.patch_run
+        self._port = AsyncPort(self.config, runtime.link.guard, runtime.sink, self._metrics, self._off_loop, waiting, outbox)
 
     async def start_run(self, agent_name: object, job_type: object, trigger_type: object = "cli", **kwargs: Any) -> str:
         """Open a run and return its id (`run_id=` in kwargs asks for a custom id)."""

@@ -71,6 +71,8 @@ class Interpreter:
         metrics: SelfMetrics,
         observer: EffectObserver | None = None,
     ) -> None:
+        # Named for the async client, which keeps a commit's fallback through it (background).
+        self.delivery = delivery
         self._sink = sink
         self._observer = observer
         self._ndjson = ndjson

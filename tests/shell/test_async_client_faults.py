@@ -14,8 +14,10 @@ import pytest
 
 from telemetry import AsyncTelemetryClient
 from telemetry.core import COMMIT_FIELDS
-from tests.shell.helpers import ndjson_lines, on_disk
+from telemetry.effects.records import BufferEntry
+from tests.shell.helpers import buffer_entries, ndjson_lines, on_disk, stored_runs
 from tests.support.receiver import HANG, HungPort, Receiver, Reply, closed_port_url
+from tests.support.service import ServiceProcess
 
 AsyncClientFactory = Callable[..., AsyncTelemetryClient]
 T = TypeVar("T")
@@ -196,3 +198,30 @@ def test_flush_without_a_service_url_says_the_runs_are_not_delivered(make_async_
         return before, await client.flush(0.1)
 
     assert asyncio.run(agent()) == (True, False)
+
+
+def test_in_background_a_commit_the_service_cannot_take_waits_in_the_outbox_until_it_answers(
+    make_async_client_in: AsyncClientFactory, tmp_path: Path
+) -> None:
+    service = ServiceProcess(tmp_path / "service.sqlite")  # its port refuses until it starts
+    client = make_async_client_in(service.url, delivery="background")
+    buffer = tmp_path / "base" / "buffer"
+
+    async def agent() -> tuple[str, tuple[bool, str], list[BufferEntry], list[BufferEntry], bool]:
+        run_id = await client.start_run("agent", "job")
+        await client.end_run(run_id)
+        commit = await client.associate_commit(run_id, "abcdef1", "ci")
+        files, waiting = buffer_entries(buffer), on_disk(buffer)
+        service.start()
+        return run_id, commit, files, waiting, await client.flush(20.0)
+
+    try:
+        run_id, commit, files, waiting, flushed = asyncio.run(agent())
+        assert commit == (True, f"Commit abcdef1 buffered for run {run_id}: it will be associated when the service can be reached")
+        assert files == []  # no buffer file: the commit waited in the outbox, behind the run's start and end
+        assert [(entry.operation, entry.fields) for entry in waiting][-1] == ("update", COMMIT_FIELDS)
+        assert flushed
+        [row] = stored_runs(service.url, run_id)
+        assert (row["status"], row["git_commit_hash"], row["git_commit_source"]) == ("success", "abcdef1", "ci")
+    finally:
+        service.stop()
