@@ -256,9 +256,13 @@ def _flag(text: str) -> bool:
     raise ValueError(f"not a yes/no value: {text!r}")
 
 
+class _NotAllowed(ValueError):
+    """A value outside a setting's choices (the message names them)."""
+
+
 def _one_of(text: str, allowed: tuple[str, ...]) -> str:
     if text not in allowed:
-        raise ValueError(f"not one of {allowed}: {text!r}")
+        raise _NotAllowed(" or ".join(allowed))
     return text
 
 
@@ -270,9 +274,11 @@ def _parsed(
         return None
     try:
         return parse(text)
+    except _NotAllowed as error:
+        problems.append(f"{name}={text!r} is not {error}; default kept")
     except ValueError:
         problems.append(f"{name}={text!r} is not readable; default kept")
-        return None
+    return None
 
 
 def _from_env(environ: Mapping[str, str]) -> TelemetryConfig:

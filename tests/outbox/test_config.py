@@ -29,18 +29,21 @@ def test_delivery_and_the_outbox_knobs_come_from_the_environment() -> None:
     assert TelemetryConfig.from_env({}).delivery == "background"
 
 
-def test_a_bad_delivery_value_is_warned_about_by_name_and_the_default_kept(
+def test_bad_delivery_and_courier_values_are_warned_about_by_name_and_the_defaults_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("TELEMETRY_DELIVERY", "eventually")
+    monkeypatch.setenv("TELEMETRY_COURIER", "proces")
     monkeypatch.setenv("TELEMETRY_BASE_DIR", str(tmp_path))
     with caplog.at_level(logging.WARNING, logger="telemetry"):
         client = TelemetryClient()
     client.close()
-    assert "TELEMETRY_DELIVERY='eventually' is not readable" in caplog.text
-    assert client.config.delivery == "background"
-    problems = TelemetryConfig(delivery="later", outbox_segment_bytes=0).validate()  # type: ignore[arg-type]
+    assert "TELEMETRY_DELIVERY='eventually' is not background or sync; default kept" in caplog.text
+    assert "TELEMETRY_COURIER='proces' is not process or thread; default kept" in caplog.text
+    assert (client.config.delivery, client.config.courier) == ("background", "process")
+    problems = TelemetryConfig(delivery="later", courier="fiber", outbox_segment_bytes=0).validate()  # type: ignore[arg-type]
     assert any(problem.startswith("delivery is not one of ('background', 'sync'), got 'later'") for problem in problems)
+    assert any(problem.startswith("courier is not one of ('process', 'thread'), got 'fiber'") for problem in problems)
     assert any(problem.startswith("outbox_segment_bytes must be an integer > 0") for problem in problems)
 
 
