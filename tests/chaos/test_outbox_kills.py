@@ -2,7 +2,8 @@
 directory, the service up, and are SIGKILLed at random moments of their load. Every run
 whose `end_run` returned is in the database with its final state once the next client
 starts on that directory (it adopts the dead agents' segments; its `flush()` waits for
-them), or after `telemetry sync`."""
+them), or after `telemetry sync`; with the agents' courier in its own process (the
+default) or on a thread."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from tests.support.service import ServiceProcess
 AGENTS = 3
 
 
+@pytest.mark.parametrize("courier", ["process", "thread"])
 @pytest.mark.parametrize("taker", ["next client", "telemetry sync"])
-def test_agents_killed_at_random_moments_lose_no_ended_run(tmp_path: Path, taker: str) -> None:
+def test_agents_killed_at_random_moments_lose_no_ended_run(tmp_path: Path, taker: str, courier: str) -> None:
     seed = random.randrange(2**32)
     rng = random.Random(seed)
     service = ServiceProcess(tmp_path / "telemetry.sqlite").start()
@@ -29,7 +31,7 @@ def test_agents_killed_at_random_moments_lose_no_ended_run(tmp_path: Path, taker
     journals = [tmp_path / f"agent-{index}.journal" for index in range(AGENTS)]
     agents = [
         start_agent(f"killed-{index}", 100_000, journals[index],
-                    agent_env(service.url, tmp_path / f"agent-{index}", buffer_dir, TELEMETRY_DELIVERY="background"), 0.0)
+                    agent_env(service.url, tmp_path / f"agent-{index}", buffer_dir, TELEMETRY_DELIVERY="background", TELEMETRY_COURIER=courier), 0.0)
         for index in range(AGENTS)
     ]  # fmt: skip
     began = time.monotonic()
