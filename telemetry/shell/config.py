@@ -41,8 +41,16 @@ _COURIER_PLACES: tuple[str, ...] = get_args(CourierPlace)
 
 
 def _path(value: object) -> object:
-    """A path given as text is a `Path`; anything else is kept for `validate()` to report."""
-    return Path(value) if isinstance(value, (str, os.PathLike)) else value
+    """A path given as text is an absolute `Path`, taken from the working directory of the
+    moment: an agent that changes directory later keeps writing where it said (and its
+    courier process, which runs elsewhere, finds the same place). Anything else is kept for
+    `validate()` to report."""
+    if not isinstance(value, (str, os.PathLike)):
+        return value
+    try:
+        return Path(value).absolute()
+    except (OSError, ValueError):  # no working directory any more (deleted), or NUL in it
+        return Path(value)
 
 
 def _under_base(name: str) -> Any:

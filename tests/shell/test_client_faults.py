@@ -340,3 +340,20 @@ def test_a_short_write_leaves_one_unreadable_fragment_and_no_glued_lines(
     assert [json.loads(line)["payload"]["n"] for line in raw if parses(line)] == [0, 1, 2, 3, 4]
     assert len(raw) == 6  # five whole lines and the fragment of the second, on its own line
     assert calls["n"] == 5 and "ndjson.lines_lost" not in client.self_metrics()
+
+
+def test_an_agent_that_changes_directory_keeps_writing_where_its_config_said(
+    make_client: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Relative directories are taken from the working directory when the config is made:
+    an agent that moves elsewhere afterwards neither scatters its runs nor loses them."""
+    monkeypatch.chdir(tmp_path)
+    client = make_client(closed_port_url(), base_dir=Path("relative"))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    run_id = client.start_run("agent", "job")
+    client.end_run(run_id, items_succeeded=1)
+    client.close(0.3)
+    assert [entry.record.run_id for entry in on_disk(tmp_path / "relative" / "buffer")] == [run_id, run_id]
+    assert [line["kind"] for line in ndjson_lines(tmp_path / "relative" / "ndjson")] == ["run_start", "run_end"]
+    assert list((tmp_path / "elsewhere").iterdir()) == []

@@ -184,6 +184,7 @@ def test_each_bad_value_the_reviewers_named_is_warned_about(field: str, value: A
     with tempfile.TemporaryDirectory() as base, chdir(base), caplog.at_level(logging.WARNING, logger="telemetry"):
         client = TelemetryClient(TelemetryConfig(**{**FAST, "api_url": closed_port_url(), "base_dir": base, field: value}))
         client.close(0.5)
+        # Defaults made in the same working directory: relative paths become absolute there.
+        defaults = TelemetryConfig() if field == "base_dir" else TelemetryConfig(base_dir=base)
     assert f"telemetry: configuration problem: {field} " in caplog.text and f"got {value!r}" in caplog.text
-    defaults = TelemetryConfig() if field == "base_dir" else TelemetryConfig(base_dir=base)
     assert getattr(client.config, field) == (NO_SERVICE if field == "api_url" else getattr(defaults, field))

@@ -64,8 +64,8 @@ def test_config_reads_every_variable_of_the_environment() -> None:
 
 def test_config_defaults_follow_the_team_contract() -> None:
     config = TelemetryConfig.from_env({})
-    assert config.api_url == "http://localhost:8765" and config.base_dir == Path(".telemetry")
-    assert config.buffer_dir == Path(".telemetry/buffer") and config.buffer_fsync == "always"
+    assert config.api_url == "http://localhost:8765" and config.base_dir == Path(".telemetry").absolute()
+    assert config.buffer_dir == Path(".telemetry/buffer").absolute() and config.buffer_fsync == "always"
     assert config.exit_budget_s == 2.0 and not config.export_active and config.validate() == []
 
 
