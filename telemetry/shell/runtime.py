@@ -99,7 +99,7 @@ def _outbox_worker(config: TelemetryConfig, link: ServiceLink, metrics: SelfMetr
     if config.courier == "thread":
         return OutboxWorker(Courier(outbox, lambda: link.api, fsync_interval_s=config.outbox_fsync_interval_s))
     settings = {
-        "buffer_dir": str(config.buffer_dir.absolute()),  # it runs in another directory
+        "buffer_dir": str(outbox.directory.parent),  # absolute: it runs in another directory
         "api_url": config.api_url,
         "api_token": config.api_token,
         "connect_timeout_s": config.connect_timeout_s,

@@ -2,10 +2,10 @@
 order, in batches (`shipping.py`), and keeps each segment's ledger. One pass (`step`)
 ships one batch; `run` passes until there is nothing to ship, then waits as its `Pace`
 says (the delivery thread: until an append wakes it, and a moment more to gather a batch;
-a courier process: a short poll), and backs off while the service cannot take a batch. Batches are kept small (`batch_entries`): the
-courier holds the interpreter lock while it reads a batch and settles its answer, and the
-agent's threads wait meanwhile.
-Besides delivery, on its own thread and never on the caller's:
+a courier process: a short poll), and backs off while the service cannot take a batch.
+Batches are kept small (`batch_entries`): a courier thread holds the interpreter lock
+while it reads a batch and settles its answer, and the agent's threads wait meanwhile.
+Besides delivery, on the courier's thread or process and never on the caller's:
 
 - fsync every `fsync_interval_s` of what was written and acknowledged since the last one;
 - adoption, at start and every `adopt_interval_s`, of segments whose lock is free (their
